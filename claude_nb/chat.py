@@ -1,0 +1,126 @@
+"""Conversations across cells: ``%%claude --chat NAME``.
+
+A :class:`Chat` is a plain object the user can inspect and edit: an ordered list of
+:class:`ChatTurn` (one per cell that ran in it), each holding the user's message and
+every message the run produced after it (assistant turns with thinking signatures
+intact, tool results), so multi-turn thinking and tool use stay valid. Re-running a
+cell replaces that cell's turn instead of appending a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ChatTurn:
+    cell: str  # the cell's id (or its source when the front-end sends no id)
+    user: dict[str, Any]  # {"role": "user", "content": ...}
+    replies: list[dict[str, Any]] = field(default_factory=list)  # assistant turns and tool results
+    status: str = "complete"
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [self.user, *self.replies]
+
+
+@dataclass
+class Chat:
+    """One named conversation."""
+
+    name: str
+    turns: list[ChatTurn] = field(default_factory=list)
+
+    def messages(self, before_cell: str | None = None) -> list[dict[str, Any]]:
+        """The history to send: every turn, or only those before ``before_cell``'s turn."""
+        out: list[dict[str, Any]] = []
+        for turn in self.turns:
+            if before_cell is not None and turn.cell == before_cell:
+                break
+            out.extend(_valid(turn.messages))
+        return out
+
+    def record(self, cell: str, user: dict[str, Any], replies: list[dict[str, Any]], status: str) -> None:
+        """Store a cell's exchange, replacing that cell's earlier turn if there was one."""
+        turn = ChatTurn(cell=cell, user=user, replies=replies, status=status)
+        for i, old in enumerate(self.turns):
+            if old.cell == cell:
+                self.turns[i] = turn
+                return
+        self.turns.append(turn)
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def __repr__(self) -> str:
+        lines = [f"Chat {self.name!r}: {len(self.turns)} turn(s)"]
+        for n, turn in enumerate(self.turns, 1):
+            lines.append(f"  {n}. you: {_preview(turn.user, 100)}")
+            for reply in turn.replies:
+                who = "claude" if reply["role"] == "assistant" else "tool results"
+                lines.append(f"     {who}: {_preview(reply, 100)}")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        if not self.turns:
+            return f"*Chat `{self.name}` is empty.*"
+        lines = [f"**Chat `{self.name}`** — {len(self.turns)} turn(s)\n"]
+        for n, turn in enumerate(self.turns, 1):
+            lines.append(f"**{n}. you:** {_preview(turn.user)}")
+            for reply in turn.replies:
+                who = "claude" if reply["role"] == "assistant" else "tool results"
+                lines.append(f"&nbsp;&nbsp;&nbsp;**{who}:** {_preview(reply)}")
+            if turn.status != "complete":
+                lines.append(f"&nbsp;&nbsp;&nbsp;*({turn.status})*")
+        return "\n\n".join(lines)
+
+
+def _preview(message: dict[str, Any], limit: int = 160) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        text = content
+    else:
+        parts = []
+        for block in content:
+            btype = block.get("type")
+            if btype == "text":
+                parts.append(block.get("text", ""))
+            elif btype in ("tool_use", "server_tool_use"):
+                parts.append(f"[{btype} {block.get('name')}]")
+            elif btype == "tool_result":
+                parts.append("[tool_result]")
+            elif btype in ("thinking", "redacted_thinking"):
+                parts.append(f"[{btype}]")
+            else:
+                parts.append(f"[{btype}]")
+        text = " ".join(parts)
+    text = " ".join(text.split()).replace("<", "&lt;")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _valid(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A turn's messages, trimmed so the next request stays valid: a turn with no answer
+    is skipped, and an interrupted tool loop loses its dangling tool results / tool_use."""
+    msgs = list(messages)
+    while len(msgs) >= 2:
+        last = msgs[-1]
+        if last["role"] == "user":  # tool results that were never answered
+            msgs.pop()
+            continue
+        content = last["content"]
+        if isinstance(content, list) and any(b.get("type") == "tool_use" for b in content):
+            kept = [b for b in content if b.get("type") != "tool_use"]
+            if any(b.get("type") == "text" for b in kept):
+                msgs[-1] = {"role": "assistant", "content": kept}
+            else:
+                msgs.pop()
+                continue
+        if isinstance(content, list) and not content:
+            msgs.pop()
+            continue
+        return msgs
+    return []

@@ -1,0 +1,84 @@
+"""Offline backend: a local server speaking the Anthropic Messages API, no internet needed.
+
+Start it and point the real SDK at it::
+
+    from claude_nb import offline
+    import anthropic
+
+    with offline.start(speed=0) as srv:
+        client = anthropic.Anthropic(base_url=srv.url, api_key="offline")
+        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=1024,
+                                    messages=[{"role": "user", "content": "hi"}]) as stream:
+            print(stream.get_final_message().content[0].text)
+
+Or from a shell: ``claude-nb serve`` then ``export ANTHROPIC_BASE_URL=...``.
+Which answer a request gets: :func:`describe_selection`. Failures on demand:
+:mod:`claude_nb.offline.faults`. Transcript format and pacing:
+:mod:`claude_nb.offline.transcripts`.
+"""
+
+from __future__ import annotations
+
+from .faults import FaultSpec, parse_faults
+from .server import OUTCOMES, OfflineServer, RequestRecord
+from .transcripts import (
+    SSEEvent,
+    StreamPlan,
+    Transcript,
+    TranscriptBuilder,
+    TranscriptError,
+    describe_selection,
+    estimate_input_tokens,
+    load_transcript,
+    select_transcript,
+    text_transcript,
+    transcript_names,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "FaultSpec",
+    "OfflineServer",
+    "RequestRecord",
+    "SSEEvent",
+    "StreamPlan",
+    "Transcript",
+    "TranscriptBuilder",
+    "TranscriptError",
+    "describe_selection",
+    "estimate_input_tokens",
+    "load_transcript",
+    "parse_faults",
+    "select_transcript",
+    "start",
+    "text_transcript",
+    "transcript_names",
+]
+
+
+def start(
+    speed: float = 1.0,
+    ttft: float = 0.4,
+    tokens_per_second: float = 80.0,
+    transcript: Transcript | str | None = None,
+    faults: FaultSpec | str | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
+) -> OfflineServer:
+    """Start an offline backend in background threads and return it, running.
+
+    ``speed`` multiplies the pace (0 = no delays); ``ttft`` is the wait before the first
+    token and ``tokens_per_second`` the streaming rate at speed 1. ``transcript`` forces
+    one answer (a name, a path to a ``.sse`` file or a :class:`Transcript`); ``faults``
+    is a fault spec such as ``"status=429;retry_after=1;times=2"``. ``port=0`` picks a
+    free port: read ``srv.url``. Stop with ``srv.stop()`` or use it as a context manager.
+    """
+    return OfflineServer(
+        host=host,
+        port=port,
+        speed=speed,
+        ttft=ttft,
+        tokens_per_second=tokens_per_second,
+        transcript=transcript,
+        faults=faults,
+    ).start()

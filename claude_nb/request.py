@@ -1,0 +1,234 @@
+"""Building the ``messages.stream(...)`` request from the magic's options.
+
+The option values the SDK accepts are read from the pinned SDK's own types at import
+(effort levels, speeds, the newest server-tool versions), and every key this module
+emits is checked against ``Messages.stream``'s signature by the tests, so the magic
+cannot drift into sending a parameter the SDK no longer has (``temperature`` and
+``top_p`` are gone in 2.12; pass such things with ``--param`` into ``extra_body``).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import json
+import mimetypes
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+from anthropic.resources.messages import Messages
+from anthropic.types import OutputConfigParam, ToolUnionParam, model_param
+
+from .errors import UsageError
+
+
+def _literals(tp: Any) -> tuple[str, ...]:
+    """All string literals inside a (possibly Optional/Union/Annotated) type."""
+    out: list[str] = []
+    for arg in typing.get_args(tp):
+        if isinstance(arg, str):
+            out.append(arg)
+        else:
+            out.extend(_literals(arg))
+    return tuple(out)
+
+
+STREAM_PARAMS = frozenset(inspect.signature(Messages.stream).parameters) - {"self"}
+EFFORTS = _literals(typing.get_type_hints(OutputConfigParam)["effort"])
+SPEEDS = _literals(inspect.signature(Messages.stream).parameters["speed"].annotation) or ("standard", "fast")
+MODELS = tuple(m for m in _literals(model_param.ModelParam) if m.startswith("claude-"))
+
+
+def _server_tool_type(prefix: str) -> str | None:
+    """The newest ``type`` the SDK knows for a server tool, e.g. ``web_search_20260318``."""
+    types = []
+    for td in typing.get_args(ToolUnionParam):
+        hints = typing.get_type_hints(td) if isinstance(td, type) else {}
+        if "type" in hints:
+            types.extend(t for t in _literals(hints["type"]) if t.startswith(prefix))
+    return max(types) if types else None
+
+
+WEB_SEARCH_TYPE = _server_tool_type("web_search_")
+WEB_FETCH_TYPE = _server_tool_type("web_fetch_")
+
+
+def default_model() -> str:
+    """A sensible current default: the newest Sonnet the SDK lists (balanced cost and speed)."""
+    env = os.environ.get("CLAUDE_NB_MODEL")
+    if env:
+        return env
+    for model in MODELS:
+        if model.startswith("claude-sonnet-") and not model[-8:].isdigit():
+            return model
+    return MODELS[0] if MODELS else "claude-sonnet-5-5"
+
+
+@dataclass
+class Options:
+    """The request knobs, after the magic has parsed and checked them."""
+
+    model: str
+    max_tokens: int
+    system: str | None = None
+    stop: list[str] = field(default_factory=list)
+    effort: str | None = None
+    thinking: str | None = None  # "adaptive", "off", or a budget as digits
+    fast: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    web_search: bool = False
+    web_fetch: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_thinking(value: str | None, max_tokens: int) -> dict[str, Any] | None:
+    if value is None or value == "":
+        return None
+    value = value.strip().lower()
+    if value in ("off", "none", "disabled"):
+        return None
+    if value == "adaptive":
+        return {"type": "adaptive"}
+    if value.isdigit():
+        budget = int(value)
+        if budget < 1024:
+            raise UsageError(f"--thinking {budget}: the budget must be at least 1024 tokens.")
+        if budget >= max_tokens:
+            raise UsageError(
+                f"--thinking {budget}: the budget must be below --max-tokens ({max_tokens}); raise --max-tokens."
+            )
+        return {"type": "enabled", "budget_tokens": budget}
+    raise UsageError(f"--thinking {value!r}: use adaptive, off, or a token budget such as 4000.")
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``--param KEY=VALUE`` pairs; VALUE is JSON when it parses, else a string."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE, e.g. --param temperature=0.2")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def build_request(opts: Options, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keyword arguments for ``client.messages.stream``."""
+    req: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens, "messages": messages}
+    if opts.system:
+        req["system"] = opts.system
+    if opts.stop:
+        req["stop_sequences"] = list(opts.stop)
+    if opts.effort:
+        req["output_config"] = {"effort": opts.effort}
+    thinking = parse_thinking(opts.thinking, opts.max_tokens)
+    if thinking:
+        req["thinking"] = thinking
+    if opts.fast:
+        req["speed"] = "fast"
+    tools = list(opts.tools)
+    if opts.web_search and WEB_SEARCH_TYPE:
+        tools.append({"type": WEB_SEARCH_TYPE, "name": "web_search", "max_uses": 5})
+    if opts.web_fetch and WEB_FETCH_TYPE:
+        tools.append({"type": WEB_FETCH_TYPE, "name": "web_fetch", "max_uses": 5})
+    if tools:
+        req["tools"] = tools
+    if opts.params:
+        req["extra_body"] = dict(opts.params)
+    if opts.headers:
+        req["extra_headers"] = dict(opts.headers)
+    unknown = set(req) - STREAM_PARAMS
+    if unknown:  # a bug here, not the user's: say so plainly
+        raise RuntimeError(f"claude_nb built request keys the SDK does not accept: {sorted(unknown)}")
+    return req
+
+
+# Attachments ---------------------------------------------------------------------------
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+def sniff(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_block(spec: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """An image content block from a path or a variable (bytes, PIL image, matplotlib figure)."""
+    data, mime = _load(spec, namespace, "--image")
+    if mime not in IMAGE_TYPES:
+        raise UsageError(f"--image {spec}: {mime or 'unknown type'} is not an image Claude reads (png, jpeg, gif, webp).")
+    return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": _b64(data)}}
+
+
+def document_block(spec: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """A PDF document content block from a path or a bytes variable."""
+    data, mime = _load(spec, namespace, "--file")
+    if mime != "application/pdf":
+        raise UsageError(f"--file {spec}: expected a PDF, got {mime or 'an unknown type'}.")
+    return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": _b64(data)}}
+
+
+def _b64(data: bytes) -> str:
+    return base64.standard_b64encode(data).decode("ascii")
+
+
+def _load(spec: str, namespace: dict[str, Any], flag: str) -> tuple[bytes, str | None]:
+    if spec.isidentifier() and spec in namespace:
+        return _from_object(namespace[spec], f"{flag} {spec}")
+    path = os.path.expanduser(spec)
+    if not os.path.exists(path):
+        raise UsageError(f"{flag} {spec}: no such file and no variable of that name.")
+    with open(path, "rb") as f:
+        data = f.read()
+    return data, sniff(data) or mimetypes.guess_type(path)[0]
+
+
+def _from_object(obj: Any, what: str) -> tuple[bytes, str | None]:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        data = bytes(obj)
+        return data, sniff(data)
+    if isinstance(obj, str):
+        return _load(obj, {}, what.split()[0])
+    if hasattr(obj, "savefig"):  # matplotlib Figure
+        buf = io.BytesIO()
+        obj.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue(), "image/png"
+    if hasattr(obj, "save") and hasattr(obj, "mode"):  # PIL Image
+        buf = io.BytesIO()
+        obj.save(buf, format="PNG")
+        return buf.getvalue(), "image/png"
+    raise UsageError(f"{what}: a {type(obj).__name__} is not an image (use a path, bytes, a PIL image or a figure).")
+
+
+def user_message(prompt: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    if not attachments:
+        return {"role": "user", "content": prompt}
+    return {"role": "user", "content": [*attachments, {"type": "text", "text": prompt}]}
+
+
+def count_tokens(client: anthropic.Anthropic, req: dict[str, Any]) -> int:
+    """Input tokens of a request, from the API's count_tokens endpoint."""
+    keys = ("model", "messages", "system", "thinking", "tools", "tool_choice")
+    result = client.messages.count_tokens(**{k: req[k] for k in keys if k in req})
+    return result.input_tokens

@@ -1,0 +1,227 @@
+"""Drives SDK streams into the state and the views: one direction, one loop.
+
+``Run`` owns a run's state, layout, view and painter. ``stream_turn`` opens one SDK
+stream (so errors raised while opening — 4xx/5xx after the SDK's retries — are caught
+too), feeds every event through the reducer to the layout, lets the painter decide
+when the view catches up, and turns any way a stream can end (done, interrupted,
+error event, dropped or stalled connection) into an outcome. Nothing is lost: the
+partial snapshot stays in the state and on screen.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anthropic
+import httpx2
+
+from .errors import describe_error
+from .painter import Painter
+from .result import Result
+from .segments import Layout
+from .state import (
+    Change,
+    Outcome,
+    RunError,
+    RunState,
+    Status,
+    apply_event,
+    begin_turn,
+    finish,
+    set_status,
+    tool_update,
+)
+from .static_view import static_bundle
+from .views import DisplayView, View, make_view
+
+# The run whose request is in flight, so the HTTP hook can report retries to it.
+current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("claude_nb_run", default=None)
+
+RETRYABLE = frozenset({408, 409, 429})
+SNAPSHOT_EVENTS = frozenset({"message_start", "content_block_start"})
+
+
+class Run:
+    """One run: a request (or a tool loop of several) shown live and returned as a Result."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        view: str = "auto",
+        offline: bool = False,
+        max_retries: int = 2,
+        read_timeout: float | None = None,
+        request: dict[str, Any] | None = None,
+        view_obj: View | None = None,
+    ) -> None:
+        self.state = RunState(model=model, offline=offline)
+        self.layout = Layout(self.state)
+        self.view: View | None = view_obj if view_obj is not None else make_view(view, self.state, self.layout)
+        interval = getattr(self.view, "min_interval", 0.05) if isinstance(self.view, DisplayView) else 0.05
+        self.painter = Painter(self._paint, min_interval=interval, size=self._size)
+        self.max_retries = max_retries
+        self.read_timeout = read_timeout
+        self.request = request or {}
+        self.attempts = 0
+        self.retries = 0
+        self.started = False
+        self.closed = False
+
+    # Plumbing -------------------------------------------------------------------------
+
+    def _paint(self) -> None:
+        if self.view is not None:
+            self.view.paint()
+
+    def _size(self) -> int:
+        return self.view.size() if self.view is not None else 0
+
+    def emit(self, change: Change | None) -> None:
+        if change is None:
+            return
+        self.layout.apply(change)
+        if self.view is not None:
+            self.view.changed(change)
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            if self.view is not None:
+                self.view.start()
+
+    # Streaming ------------------------------------------------------------------------
+
+    def stream_turn(self, open_stream: Callable[[], AbstractContextManager[Any]]) -> bool:
+        """Open and consume one stream; True if it ended with ``message_stop``."""
+        self.start()
+        self.emit(begin_turn(self.state))
+        self.attempts = 0
+        self.painter.poke(urgent=True)
+        token = current_run.set(self)
+        try:
+            with open_stream() as stream:
+                self.consume(stream)
+        except KeyboardInterrupt:
+            self.end(Outcome.INTERRUPTED)
+            return False
+        except (anthropic.AnthropicError, httpx2.HTTPError, TypeError, ValueError, OSError) as exc:
+            self.end(Outcome.ERROR, describe_error(exc, retries=self.retries, read_timeout=self.read_timeout))
+            return False
+        finally:
+            current_run.reset(token)
+        if not self.state.turn.complete:
+            self.end(
+                Outcome.ERROR,
+                RunError(
+                    "connection_dropped",
+                    "The stream ended before the answer finished (no message_stop).",
+                    "The partial answer is kept; re-run the cell to try again.",
+                ),
+            )
+            return False
+        return True
+
+    def consume(self, stream: Iterable[Any]) -> None:
+        """Feed every event of an open ``MessageStream`` through reducer, layout and painter."""
+        state = self.state
+        layout_apply = self.layout.apply
+        view_changed = self.view.changed if self.view is not None else None
+        poke = self.painter.poke
+        snapshot_of = getattr(stream, "_current_snapshot_or_none", None) or (lambda: None)
+        for event in stream:
+            t = state.now()
+            snapshot = snapshot_of() if event.type in SNAPSHOT_EVENTS else None
+            had_token = state.first_token is not None
+            change = apply_event(state, event, snapshot, t)
+            if change is None:
+                continue
+            if snapshot is not None and not state.model:
+                state.model = snapshot.model
+            layout_apply(change)
+            if view_changed is not None:
+                view_changed(change)
+            poke(urgent=not had_token and state.first_token is not None)
+
+    def show_stream(self, stream: Any) -> bool:
+        """Consume a stream the caller opened (``claude_nb.show``); same handling as ``stream_turn``."""
+        return self.stream_turn(lambda: _Borrowed(stream))
+
+    # Tool runs, retries, the end ------------------------------------------------------
+
+    def tool_changed(self, run: Any) -> None:
+        self.emit(tool_update(self.state, run))
+        self.painter.poke(urgent=True)
+
+    def http_response(self, response: httpx2.Response) -> None:
+        """Called by the client's response hook: say when the SDK is about to retry."""
+        self.attempts += 1
+        status = response.status_code
+        if status < 400:
+            if self.state.status is Status.RETRYING:
+                self.emit(set_status(self.state, Status.CONNECTING))
+            return
+        if not (status in RETRYABLE or status >= 500) or self.attempts > self.max_retries:
+            return
+        self.retries += 1
+        wait = _retry_after(response)
+        when = f"in {wait:g} s" if wait is not None else "shortly"
+        reason = {429: "rate limited", 529: "overloaded"}.get(status, "server error")
+        notice = f"{status} {reason}: retrying {when} (retry {self.attempts} of {self.max_retries})"
+        self.emit(set_status(self.state, Status.RETRYING, notice))
+        self.painter.poke(urgent=True)
+
+    def end(self, outcome: Outcome, error: RunError | None = None) -> None:
+        if self.state.outcome is None:
+            self.emit(finish(self.state, outcome, error))
+
+    def close(self) -> Result:
+        """Final paint, static output in place of the live view, and the result."""
+        if self.state.outcome is None:
+            self.end(Outcome.COMPLETE)
+        if not self.closed:
+            self.closed = True
+            if self.view is not None:
+                self.painter.flush()
+                bundle = static_bundle(self.state, self.layout) if self.started else None
+                self.view.close(bundle)
+        return Result(self.state, self.layout, self.request)
+
+
+class _Borrowed:
+    """A stream the caller opened and will close: ``with`` must not close it for them."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> Any:
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def response_hook(response: httpx2.Response) -> None:
+    """httpx2 event hook installed on clients the magic builds."""
+    run = current_run.get()
+    if run is not None:
+        run.http_response(response)
