@@ -102,7 +102,19 @@ def _add_transcripts(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_transcripts)
 
 
-_COMMANDS: list[Callable[[Any], None]] = [_add_serve, _add_transcripts]
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(speed=args.speed)
+
+
+def _add_demo(subparsers: Any) -> None:
+    p = subparsers.add_parser("demo", help="stream a few %%%%claude cells from the offline server here")
+    p.add_argument("--speed", type=float, default=1.0, help="pace: 1 normal, 0.2 slower, 0 instant")
+    p.set_defaults(func=_cmd_demo)
+
+
+_COMMANDS: list[Callable[[Any], None]] = [_add_serve, _add_transcripts, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,7 +68,13 @@ class LiveView:
         if self.handle is not None and bundle is not None:
             self.handle.update(bundle, raw=True)
         if self.widget is not None:
+            # nbclient keeps the last state of every widget it saw, closed or not:
+            # leave it nothing big to store.
+            self.widget.checkpoint = ""
+            layout = getattr(self.widget, "layout", None)
             self.widget.close()
+            if layout is not None:  # a DOMWidget's Layout is a widget of its own
+                layout.close()
             self.widget = None
 
     def size(self) -> int:

@@ -267,9 +267,14 @@ def create_markdown() -> MarkdownIt:
     """A fresh parser with claude_nb's syntax, safety rules and renderers."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": HAS_LINKIFY, "typographer": False})
     md.enable(["table", "strikethrough"])
+    # html=False already makes these no-ops; disabled, they cost nothing per block.
+    md.disable(["html_block", "html_inline"])
     if HAS_LINKIFY:
+        # Bare "http(s)://..." becomes a link (the inline rule). The core rule would add
+        # only fuzzy links, which turn "script.py" or "user@host" in prose into links,
+        # at the cost of a large regex over every paragraph: left off.
         md.enable("linkify")
-        # "script.py" or "user@host" in prose must stay text: only links with a scheme.
+        md.core.ruler.disable("linkify")
         md.linkify.set({"fuzzy_link": False, "fuzzy_email": False})  # type: ignore[union-attr]
     # Parse every destination as a link and judge it after parsing (_secure_links, the
     # image renderer): a refused URL then leaves the link text, not raw "[x](...)".
