@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from claude_nb.markdown import render_markdown  # noqa: E402
-from claude_nb.samples import llm_markdown  # noqa: E402
-from claude_nb.streaming_markdown import StreamingMarkdown  # noqa: E402
-from claude_nb.visible import FlickerMeter, visible_text  # noqa: E402
+from claude_nb.markdown import render_markdown
+from claude_nb.samples import llm_markdown
+from claude_nb.streaming_markdown import StreamingMarkdown
+from claude_nb.visible import FlickerMeter, visible_text
 
 DELTA_CHARS = 4
 TOKENS_PER_S = 100.0

@@ -41,7 +41,9 @@ class Chat:
             out.extend(_valid(turn.messages))
         return out
 
-    def record(self, cell: str, user: dict[str, Any], replies: list[dict[str, Any]], status: str) -> None:
+    def record(
+        self, cell: str, user: dict[str, Any], replies: list[dict[str, Any]], status: str
+    ) -> None:
         """Store a cell's exchange, replacing that cell's earlier turn if there was one."""
         turn = ChatTurn(cell=cell, user=user, replies=replies, status=status)
         for i, old in enumerate(self.turns):

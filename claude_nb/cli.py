@@ -109,7 +109,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_demo(subparsers: Any) -> None:
-    p = subparsers.add_parser("demo", help="stream a few %%%%claude cells from the offline server here")
+    p = subparsers.add_parser(
+        "demo", help="stream a few %%%%claude cells from the offline server here"
+    )
     p.add_argument("--speed", type=float, default=1.0, help="pace: 1 normal, 0.2 slower, 0 instant")
     p.set_defaults(func=_cmd_demo)
 

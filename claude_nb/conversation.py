@@ -57,7 +57,11 @@ def append_message(messages: list[dict[str, Any]], message: dict[str, Any]) -> N
     its continuation are one assistant turn)."""
     if messages and messages[-1]["role"] == message["role"]:
         prev = messages[-1]
-        content = prev["content"] if isinstance(prev["content"], list) else [{"type": "text", "text": prev["content"]}]
+        content = (
+            prev["content"]
+            if isinstance(prev["content"], list)
+            else [{"type": "text", "text": prev["content"]}]
+        )
         messages[-1] = {"role": prev["role"], "content": [*content, *message["content"]]}
     else:
         messages.append(message)
@@ -83,8 +87,15 @@ def _run_tools(
 def _interrupted(use: Any) -> Any:
     from .state import ToolRun
 
-    return ToolRun(use.id, use.name, use.input, status="error", content="Interrupted by the user.",
-                   display="Interrupted by the user.", is_error=True)
+    return ToolRun(
+        use.id,
+        use.name,
+        use.input,
+        status="error",
+        content="Interrupted by the user.",
+        display="Interrupted by the user.",
+        is_error=True,
+    )
 
 
 def _assistant(message: Any) -> dict[str, Any]:

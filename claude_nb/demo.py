@@ -7,7 +7,10 @@ import textwrap
 
 CELLS = [
     ("A markdown answer", "%%claude\nHow do I find outliers in a sales table?"),
-    ("Extended thinking", "%%claude --thinking adaptive\nMean or median for a skewed income column?"),
+    (
+        "Extended thinking",
+        "%%claude --thinking adaptive\nMean or median for a skewed income column?",
+    ),
     (
         "Your Python function as a tool",
         "%%claude --tools total_sales\nWhat were total sales in the north region?",
@@ -44,6 +47,8 @@ def run_demo(speed: float = 1.0) -> int:
             return 1
         r = shell.user_ns["_claude"]
         ttft = f"{r.ttft:.2f} s" if r.ttft is not None else "–"
-        print(f"\x1b[2m  _claude: {r.status}, {len(r.text):,} chars, TTFT {ttft}, {r.duration:.2f} s\x1b[0m")
+        print(
+            f"\x1b[2m  _claude: {r.status}, {len(r.text):,} chars, TTFT {ttft}, {r.duration:.2f} s\x1b[0m"
+        )
     print("\nNext: open notebooks/quickstart.ipynb in JupyterLab for the live view.")
     return 0

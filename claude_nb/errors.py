@@ -58,7 +58,9 @@ NO_KEY_HINT = (
 )
 
 
-def describe_error(exc: BaseException, *, retries: int = 0, read_timeout: float | None = None) -> RunError:
+def describe_error(
+    exc: BaseException, *, retries: int = 0, read_timeout: float | None = None
+) -> RunError:
     """The :class:`RunError` for an exception raised while opening or reading a stream."""
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc, retries)
@@ -85,7 +87,9 @@ def describe_error(exc: BaseException, *, retries: int = 0, read_timeout: float 
         )
     if isinstance(exc, TypeError) and "authentication" in str(exc).lower():
         return RunError("no_api_key", "No API key found.", NO_KEY_HINT)
-    return RunError("unexpected_error", f"{type(exc).__name__}: {exc}", "The partial answer is kept.")
+    return RunError(
+        "unexpected_error", f"{type(exc).__name__}: {exc}", "The partial answer is kept."
+    )
 
 
 def _status_error(exc: anthropic.APIStatusError, retries: int) -> RunError:
@@ -102,13 +106,23 @@ def _status_error(exc: anthropic.APIStatusError, retries: int) -> RunError:
     if status == 401:
         return RunError(etype, f"Authentication failed (401): {message}.", NO_KEY_HINT)
     if status == 403:
-        return RunError(etype, f"Permission denied (403): {message}.", "Check the key's workspace and model access.")
+        return RunError(
+            etype,
+            f"Permission denied (403): {message}.",
+            "Check the key's workspace and model access.",
+        )
     if status == 404:
         return RunError(
-            etype, f"Not found (404): {message}.", "Check the model name (`%claude models` lists them)."
+            etype,
+            f"Not found (404): {message}.",
+            "Check the model name (`%claude models` lists them).",
         )
     if status in (400, 413, 422):
-        return RunError(etype, f"The API rejected the request ({status}): {message}", "Fix the request and re-run.")
+        return RunError(
+            etype,
+            f"The API rejected the request ({status}): {message}",
+            "Fix the request and re-run.",
+        )
     if status == 429:
         return RunError(
             etype,
@@ -118,5 +132,9 @@ def _status_error(exc: anthropic.APIStatusError, retries: int) -> RunError:
     if status == 529:
         return RunError(etype, f"Claude is overloaded (529){after}.", "Try again in a minute.")
     if status >= 500:
-        return RunError(etype, f"The API had an internal error ({status}){after}: {message}.", "Try again shortly.")
+        return RunError(
+            etype,
+            f"The API had an internal error ({status}){after}: {message}.",
+            "Try again shortly.",
+        )
     return RunError(etype, f"The API returned {status}: {message}.", "")

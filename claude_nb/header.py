@@ -23,7 +23,11 @@ def header_html(state: RunState, pid: str | None = None, clock: bool = False) ->
     offline = " " + badge("OFFLINE", "#6b7280") if state.offline else ""
     elapsed = fmt_secs(state.elapsed)
     time_html = f"<span{part(pid, 'clock')}>{elapsed}</span>" if clock else elapsed
-    notice = f" <span style='color: {ACCENT['tool']}'>· {esc(state.notice)}</span>" if state.notice else ""
+    notice = (
+        f" <span style='color: {ACCENT['tool']}'>· {esc(state.notice)}</span>"
+        if state.notice
+        else ""
+    )
     spinner = "" if state.status.finished else " …"
     return (
         f'<div class="cnb-header" style="{LINE_STYLE} display: flex; gap: 8px; align-items: center;">'
@@ -42,7 +46,10 @@ def footer_lines(state: RunState) -> list[tuple[str, str]]:
         lines.append((f"✖ {state.error.line()}", "error"))
     elif state.status is Status.INTERRUPTED:
         lines.append(
-            (f"⏹ Interrupted after {fmt_secs(state.elapsed)}: the partial answer is kept in _claude.", "warn")
+            (
+                f"⏹ Interrupted after {fmt_secs(state.elapsed)}: the partial answer is kept in _claude.",
+                "warn",
+            )
         )
     if state.outcome is not None and state.outcome.value == "max_turns":
         lines.append(("⚠ stopped after the maximum number of tool turns (--max-turns)", "warn"))

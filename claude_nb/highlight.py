@@ -128,7 +128,14 @@ def highlight_code(code: str, lang: str) -> str:
 
 
 def warm_lexers(languages: Iterable[str] = COMMON_LANGUAGES) -> None:
-    """Import and compile the lexers (and the formatter) a stream is likely to need."""
+    """Import and compile what the first paints would otherwise stall on.
+
+    That is the lexers and the formatter, and the markdown parser's lazily compiled
+    regexes (linkify's alone take ~30 ms on first use).
+    """
+    from claude_nb.markdown import render_markdown  # here: markdown imports this module
+
+    render_markdown("# w\n\n**a** https://example.com $x$\n\n| a |\n|---|\n| b |\n")
     for lang in languages:
         lexer = lexer_for(lang)
         if lexer is not None:

@@ -34,7 +34,12 @@ def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
         m = FENCE.match(line)
         if fence is not None:
             out.append(line)
-            if m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not line[m.end() :].strip():
+            if (
+                m
+                and m.group(2)[0] == fence[0]
+                and len(m.group(2)) >= len(fence)
+                and not line[m.end() :].strip()
+            ):
                 fence = None
             continue
         if m:
@@ -130,7 +135,12 @@ def _split_field(inner: str) -> tuple[str, str | None, str]:
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif depth == 0 and c == "!" and inner[i + 1 : i + 2] in ("r", "s", "a") and inner[i + 2 : i + 3] in ("", ":"):
+        elif (
+            depth == 0
+            and c == "!"
+            and inner[i + 1 : i + 2] in ("r", "s", "a")
+            and inner[i + 2 : i + 3] in ("", ":")
+        ):
             return inner[:i], inner[i + 1], inner[i + 3 :]
         elif depth == 0 and c == ":":
             return inner[:i], None, inner[i + 1 :]
@@ -176,7 +186,9 @@ def _field(inner: str, namespace: dict[str, Any]) -> str | None:
 
 def _is_reference(node: ast.AST) -> bool:
     """An expression that reads at least one name and is not a literal display."""
-    if isinstance(node, (ast.Dict, ast.Set, ast.Tuple, ast.List, ast.DictComp, ast.SetComp, ast.Lambda)):
+    if isinstance(
+        node, (ast.Dict, ast.Set, ast.Tuple, ast.List, ast.DictComp, ast.SetComp, ast.Lambda)
+    ):
         return False
     return any(isinstance(n, ast.Name) for n in ast.walk(node))
 

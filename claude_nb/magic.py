@@ -46,7 +46,17 @@ from .tools import resolve, tool_params
 from .usage import PRICES, PRICES_AS_OF, Price, estimate_cost
 from .views import VIEW_MODES
 
-SUBCOMMANDS = ("offline", "online", "usage", "history", "reset", "config", "models", "tools", "chats")
+SUBCOMMANDS = (
+    "offline",
+    "online",
+    "usage",
+    "history",
+    "reset",
+    "config",
+    "models",
+    "tools",
+    "chats",
+)
 MAX_TOKENS_LIMIT = 128_000
 
 
@@ -54,26 +64,42 @@ MAX_TOKENS_LIMIT = 128_000
 class Claude(Magics):
     """Talk to Claude from a notebook. Configure defaults with ``%config Claude.<name> = ...``."""
 
-    model = Unicode(help="Model id (env CLAUDE_NB_MODEL); default: the newest Sonnet the SDK lists.").tag(config=True)
+    model = Unicode(
+        help="Model id (env CLAUDE_NB_MODEL); default: the newest Sonnet the SDK lists."
+    ).tag(config=True)
     max_tokens = Integer(help="Default max_tokens (env CLAUDE_NB_MAX_TOKENS).").tag(config=True)
     system = Unicode("", help="Default system prompt.").tag(config=True)
-    effort = Unicode("", help=f"Default effort: one of {', '.join(EFFORTS)} (empty: the API's default).").tag(
+    effort = Unicode(
+        "", help=f"Default effort: one of {', '.join(EFFORTS)} (empty: the API's default)."
+    ).tag(config=True)
+    thinking = Unicode("off", help="Default thinking: adaptive, off, or a token budget.").tag(
         config=True
     )
-    thinking = Unicode("off", help="Default thinking: adaptive, off, or a token budget.").tag(config=True)
-    tools = Unicode("", help="Tools offered by default (comma-separated names, or 'all').").tag(config=True)
-    view = Enum(VIEW_MODES, "auto", help="auto (widget in Jupyter, text in a terminal), widget, display, plain, quiet.").tag(
+    tools = Unicode("", help="Tools offered by default (comma-separated names, or 'all').").tag(
         config=True
     )
+    view = Enum(
+        VIEW_MODES,
+        "auto",
+        help="auto (widget in Jupyter, text in a terminal), widget, display, plain, quiet.",
+    ).tag(config=True)
     max_turns = Integer(10, help="Most turns of a tool loop.").tag(config=True)
-    max_retries = Integer(2, help="Retries on 408/409/429/5xx and connection errors.").tag(config=True)
-    read_timeout = Float(600.0, help="Seconds without data before a stream counts as stalled.").tag(config=True)
-    interpolate = Bool(True, help="Fill {variables} in prompts.").tag(config=True)
-    offline = Bool(help="Use the built-in offline server (env CLAUDE_NB_OFFLINE=1).").tag(config=True)
-    offline_speed = Float(1.0, help="Pace of the offline server: 1 real-time-ish, 0.1 slower, 0 instant.").tag(
+    max_retries = Integer(2, help="Retries on 408/409/429/5xx and connection errors.").tag(
         config=True
     )
-    prices = Dict(help="Price overrides: {model_prefix: [input, output] in $ per million tokens}.").tag(config=True)
+    read_timeout = Float(600.0, help="Seconds without data before a stream counts as stalled.").tag(
+        config=True
+    )
+    interpolate = Bool(True, help="Fill {variables} in prompts.").tag(config=True)
+    offline = Bool(help="Use the built-in offline server (env CLAUDE_NB_OFFLINE=1).").tag(
+        config=True
+    )
+    offline_speed = Float(
+        1.0, help="Pace of the offline server: 1 real-time-ish, 0.1 slower, 0 instant."
+    ).tag(config=True)
+    prices = Dict(
+        help="Price overrides: {model_prefix: [input, output] in $ per million tokens}."
+    ).tag(config=True)
 
     @default("model")
     def _default_model(self) -> str:
@@ -101,30 +127,73 @@ class Claude(Magics):
     @argument("-m", "--model", help="Model id, e.g. claude-sonnet-5-5.")
     @argument("--max-tokens", type=int, metavar="N", help="Most tokens to generate.")
     @argument("--stop", action="append", metavar="SEQ", help="Stop sequence (repeatable).")
-    @argument("-s", "--system", metavar="TEXT_OR_VAR", help="System prompt, or the name of a variable holding it.")
+    @argument(
+        "-s",
+        "--system",
+        metavar="TEXT_OR_VAR",
+        help="System prompt, or the name of a variable holding it.",
+    )
     @argument("--effort", choices=EFFORTS, help="output_config.effort.")
-    @argument("--thinking", metavar="adaptive|BUDGET|off", help="Extended thinking: adaptive, a token budget, or off.")
+    @argument(
+        "--thinking",
+        metavar="adaptive|BUDGET|off",
+        help="Extended thinking: adaptive, a token budget, or off.",
+    )
     @argument("--fast", action="store_true", help='speed="fast" (models that offer it).')
-    @argument("--param", action="append", metavar="KEY=VALUE", help="Extra body field, JSON value (repeatable).")
-    @argument("--tools", metavar="NAMES", help="Python functions Claude may call: comma-separated, or 'all'.")
+    @argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Extra body field, JSON value (repeatable).",
+    )
+    @argument(
+        "--tools",
+        metavar="NAMES",
+        help="Python functions Claude may call: comma-separated, or 'all'.",
+    )
     @argument("--web-search", action="store_true", help="Offer the server-side web search tool.")
     @argument("--web-fetch", action="store_true", help="Offer the server-side web fetch tool.")
     @argument("--max-turns", type=int, metavar="N", help="Most turns of the tool loop.")
     @argument("--confirm", action="store_true", help="Ask before running each tool call.")
-    @argument("--dry-run", action="store_true", help="Show the request, its token count and cost; send nothing.")
+    @argument(
+        "--dry-run",
+        action="store_true",
+        help="Show the request, its token count and cost; send nothing.",
+    )
     @argument("-o", "--out", metavar="NAME", help="Also bind the result to this variable.")
     @argument("--chat", metavar="NAME", help="Continue (or start) the conversation NAME.")
     @argument("--new", action="store_true", help="Start the --chat conversation afresh.")
-    @argument("--offline", action="store_true", help="Use the built-in offline server (no key needed).")
-    @argument("--replay", metavar="NAME_OR_FILE", help="Offline: play this transcript (name or .sse file).")
-    @argument("--speed", type=float, metavar="X", help="Offline pace: 1 normal, 0.1 ten times slower, 0 instant.")
-    @argument("--image", action="append", metavar="PATH_OR_VAR", help="Attach an image (repeatable).")
-    @argument("--file", action="append", metavar="PDF", help="Attach a PDF (path or bytes variable).")
+    @argument(
+        "--offline", action="store_true", help="Use the built-in offline server (no key needed)."
+    )
+    @argument(
+        "--replay",
+        metavar="NAME_OR_FILE",
+        help="Offline: play this transcript (name or .sse file).",
+    )
+    @argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="Offline pace: 1 normal, 0.1 ten times slower, 0 instant.",
+    )
+    @argument(
+        "--image", action="append", metavar="PATH_OR_VAR", help="Attach an image (repeatable)."
+    )
+    @argument(
+        "--file", action="append", metavar="PDF", help="Attach a PDF (path or bytes variable)."
+    )
     @argument("--quiet", action="store_true", help="No live view: just bind the result.")
     @argument("--plain", action="store_true", help="Plain text output.")
     @argument("--no-interp", action="store_true", help="Do not fill {variables} in the prompt.")
-    @argument("--timeout", type=float, metavar="SECONDS", help="Read timeout (seconds without data).")
-    @argument("prompt", nargs="*", help="(%%claude line form) the prompt; or a subcommand: " + ", ".join(SUBCOMMANDS))
+    @argument(
+        "--timeout", type=float, metavar="SECONDS", help="Read timeout (seconds without data)."
+    )
+    @argument(
+        "prompt",
+        nargs="*",
+        help="(%%claude line form) the prompt; or a subcommand: " + ", ".join(SUBCOMMANDS),
+    )
     @no_var_expand
     @line_cell_magic
     def claude(self, line: str, cell: str | None = None) -> None:
@@ -140,7 +209,9 @@ class Claude(Magics):
         args = _unquote(parse_argstring(self.claude, line))
         prompt = cell if cell is not None else " ".join(args.prompt)
         if cell is not None and args.prompt:
-            raise UsageError(f"unexpected words on the magic line: {' '.join(args.prompt)!r} (the prompt goes in the cell)")
+            raise UsageError(
+                f"unexpected words on the magic line: {' '.join(args.prompt)!r} (the prompt goes in the cell)"
+            )
         if not prompt.strip() and not (args.image or args.file):
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude).")
         self._ask(args, prompt, cell_source=cell if cell is not None else line)
@@ -215,19 +286,27 @@ class Claude(Magics):
         if result.failed and result.error is not None:
             raise RunFailed(result.error)
 
-    def _options(self, args: Any, ns: dict[str, Any], offline: bool) -> tuple[Options, dict[str, Any]]:
+    def _options(
+        self, args: Any, ns: dict[str, Any], offline: bool
+    ) -> tuple[Options, dict[str, Any]]:
         max_tokens = args.max_tokens if args.max_tokens is not None else self.max_tokens
         if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-            raise UsageError(f"--max-tokens {max_tokens}: must be between 1 and {MAX_TOKENS_LIMIT:,}.")
+            raise UsageError(
+                f"--max-tokens {max_tokens}: must be between 1 and {MAX_TOKENS_LIMIT:,}."
+            )
         if args.speed is not None and args.speed < 0:
             raise UsageError("--speed must be 0 (instant) or more.")
         if (args.replay or args.speed is not None) and not (offline or self._server):
-            raise UsageError("--replay and --speed drive the offline server: add --offline or run %claude offline.")
+            raise UsageError(
+                "--replay and --speed drive the offline server: add --offline or run %claude offline."
+            )
         system = args.system if args.system is not None else self.system or None
         if system and system.isidentifier() and system in ns:
             value = ns[system]
             if not isinstance(value, str):
-                raise UsageError(f"--system {system}: the variable holds a {type(value).__name__}, not text.")
+                raise UsageError(
+                    f"--system {system}: the variable holds a {type(value).__name__}, not text."
+                )
             system = value
         effort = args.effort or self.effort or None
         if effort and effort not in EFFORTS:
@@ -238,7 +317,9 @@ class Claude(Magics):
         headers = {}
         if args.replay:
             path = os.path.expanduser(args.replay)
-            headers["x-claude-nb-transcript"] = os.path.abspath(path) if os.path.exists(path) else args.replay
+            headers["x-claude-nb-transcript"] = (
+                os.path.abspath(path) if os.path.exists(path) else args.replay
+            )
         if args.speed is not None:
             headers["x-claude-nb-speed"] = repr(args.speed)
         opts = Options(
@@ -259,7 +340,9 @@ class Claude(Magics):
 
     # Where requests go ----------------------------------------------------------------
 
-    def _client(self, offline: bool, read_timeout: float, speed: float | None) -> anthropic.Anthropic:
+    def _client(
+        self, offline: bool, read_timeout: float, speed: float | None
+    ) -> anthropic.Anthropic:
         if offline:
             server = self._offline_server()
             key: tuple[Any, ...] = ("offline", server.url, read_timeout, self.max_retries)
@@ -307,7 +390,15 @@ class Claude(Magics):
                 "when": time.strftime("%H:%M:%S", time.localtime(started)),
                 "model": result.model,
                 "status": result.status,
-                **{k: u.get(k, 0) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")},
+                **{
+                    k: u.get(k, 0)
+                    for k in (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_read_input_tokens",
+                        "cache_creation_input_tokens",
+                    )
+                },
                 "seconds": round(result.duration, 2),
                 "cost": estimate_cost(result.model, u, self._prices()),
                 "offline": result._state.offline,
@@ -341,8 +432,11 @@ class Claude(Magics):
         body = json.dumps(_elide_base64(shown), indent=2, ensure_ascii=False)
         lines = [
             f"input tokens: {tokens:,}" if tokens is not None else f"input tokens: unknown {note}",
-            (f"estimated cost: up to ${cost:.4f} (input + max_tokens of output; prices as of {PRICES_AS_OF})"
-             if cost is not None else "estimated cost: unknown model price"),
+            (
+                f"estimated cost: up to ${cost:.4f} (input + max_tokens of output; prices as of {PRICES_AS_OF})"
+                if cost is not None
+                else "estimated cost: unknown model price"
+            ),
             "nothing was sent",
         ]
         html_out = (
@@ -371,12 +465,16 @@ class Claude(Magics):
             server = self._offline_server()
             if speed is not None:
                 server.speed = speed
-            print(f"claude_nb: offline mode — answers come from the built-in server at {server.url} "
-                  f"(speed {server.speed:g}); `%claude online` to use the API.")
+            print(
+                f"claude_nb: offline mode — answers come from the built-in server at {server.url} "
+                f"(speed {server.speed:g}); `%claude online` to use the API."
+            )
             return None
         if name == "online":
             self.offline = False
-            print("claude_nb: online — requests go to the Anthropic API (ANTHROPIC_BASE_URL if set).")
+            print(
+                "claude_nb: online — requests go to the Anthropic API (ANTHROPIC_BASE_URL if set)."
+            )
             return None
         if name == "usage":
             return self._show_usage()
@@ -390,7 +488,9 @@ class Claude(Magics):
             print(f"claude_nb: chat {chat.name!r} cleared.")
             return None
         if name == "chats":
-            print(", ".join(f"{n} ({len(c)} turns)" for n, c in self.chats.items()) or "no chats yet")
+            print(
+                ", ".join(f"{n} ({len(c)} turns)" for n, c in self.chats.items()) or "no chats yet"
+            )
             return None
         if name == "config":
             for trait in sorted(self.class_own_traits(config=True)):
@@ -405,7 +505,9 @@ class Claude(Magics):
             from .tools import REGISTRY
 
             if not REGISTRY:
-                print("no tools registered (decorate functions with @claude_nb.tool, or pass --tools f,g)")
+                print(
+                    "no tools registered (decorate functions with @claude_nb.tool, or pass --tools f,g)"
+                )
             for tname, t in REGISTRY.items():
                 print(f"{tname}: {t.description.splitlines()[0] if t.description else ''}")
             return None
@@ -428,9 +530,28 @@ class Claude(Magics):
         if not rows:
             print("no calls yet in this session")
             return
-        cols = ["when", "model", "status", "input_tokens", "output_tokens", "cache_read_input_tokens",
-                "cache_creation_input_tokens", "seconds", "cost"]
-        heads = ["when", "model", "status", "in", "out", "cache read", "cache write", "seconds", "est. cost $"]
+        cols = [
+            "when",
+            "model",
+            "status",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "seconds",
+            "cost",
+        ]
+        heads = [
+            "when",
+            "model",
+            "status",
+            "in",
+            "out",
+            "cache read",
+            "cache write",
+            "seconds",
+            "est. cost $",
+        ]
 
         def fmt(row: dict[str, Any], col: str) -> str:
             v = row[col]
@@ -441,7 +562,8 @@ class Claude(Magics):
         total = {c: sum(r[c] for r in rows) for c in cols[3:7]}
         cost = sum(r["cost"] or 0 for r in rows if not r["offline"])
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(fmt(r, c))}</td>" for c in cols) + "</tr>" for r in rows
+            "<tr>" + "".join(f"<td>{html.escape(fmt(r, c))}</td>" for c in cols) + "</tr>"
+            for r in rows
         )
         foot = (
             "<tr><td colspan=3><b>total</b></td>"
@@ -455,7 +577,9 @@ class Claude(Magics):
             " override with %config Claude.prices = {...}.</div>"
         )
         plain = "\n".join(
-            ["  ".join(heads)] + ["  ".join(fmt(r, c) for c in cols) for r in rows] + [f"total est. cost ${cost:.4f}"]
+            ["  ".join(heads)]
+            + ["  ".join(fmt(r, c) for c in cols) for r in rows]
+            + [f"total est. cost ${cost:.4f}"]
         )
         display({"text/html": table, "text/plain": plain}, raw=True)
 
@@ -489,7 +613,11 @@ def _interrupt_error() -> Any:
 def _elide_base64(value: Any) -> Any:
     """Long base64 payloads (images, PDFs) shortened for display."""
     if isinstance(value, dict):
-        if value.get("type") == "base64" and isinstance(value.get("data"), str) and len(value["data"]) > 80:
+        if (
+            value.get("type") == "base64"
+            and isinstance(value.get("data"), str)
+            and len(value["data"]) > 80
+        ):
             return {**value, "data": value["data"][:40] + f"… ({len(value['data']):,} chars)"}
         return {k: _elide_base64(v) for k, v in value.items()}
     if isinstance(value, list):

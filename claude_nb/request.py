@@ -39,7 +39,10 @@ def _literals(tp: Any) -> tuple[str, ...]:
 
 STREAM_PARAMS = frozenset(inspect.signature(Messages.stream).parameters) - {"self"}
 EFFORTS = _literals(typing.get_type_hints(OutputConfigParam)["effort"])
-SPEEDS = _literals(inspect.signature(Messages.stream).parameters["speed"].annotation) or ("standard", "fast")
+SPEEDS = _literals(inspect.signature(Messages.stream).parameters["speed"].annotation) or (
+    "standard",
+    "fast",
+)
 MODELS = tuple(m for m in _literals(model_param.ModelParam) if m.startswith("claude-"))
 
 
@@ -148,7 +151,9 @@ def build_request(opts: Options, messages: list[dict[str, Any]]) -> dict[str, An
         req["extra_headers"] = dict(opts.headers)
     unknown = set(req) - STREAM_PARAMS
     if unknown:  # a bug here, not the user's: say so plainly
-        raise RuntimeError(f"claude_nb built request keys the SDK does not accept: {sorted(unknown)}")
+        raise RuntimeError(
+            f"claude_nb built request keys the SDK does not accept: {sorted(unknown)}"
+        )
     return req
 
 
@@ -177,7 +182,9 @@ def image_block(spec: str, namespace: dict[str, Any]) -> dict[str, Any]:
     """An image content block from a path or a variable (bytes, PIL image, matplotlib figure)."""
     data, mime = _load(spec, namespace, "--image")
     if mime not in IMAGE_TYPES:
-        raise UsageError(f"--image {spec}: {mime or 'unknown type'} is not an image Claude reads (png, jpeg, gif, webp).")
+        raise UsageError(
+            f"--image {spec}: {mime or 'unknown type'} is not an image Claude reads (png, jpeg, gif, webp)."
+        )
     return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": _b64(data)}}
 
 
@@ -186,7 +193,10 @@ def document_block(spec: str, namespace: dict[str, Any]) -> dict[str, Any]:
     data, mime = _load(spec, namespace, "--file")
     if mime != "application/pdf":
         raise UsageError(f"--file {spec}: expected a PDF, got {mime or 'an unknown type'}.")
-    return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": _b64(data)}}
+    return {
+        "type": "document",
+        "source": {"type": "base64", "media_type": mime, "data": _b64(data)},
+    }
 
 
 def _b64(data: bytes) -> str:
@@ -218,7 +228,9 @@ def _from_object(obj: Any, what: str) -> tuple[bytes, str | None]:
         buf = io.BytesIO()
         obj.save(buf, format="PNG")
         return buf.getvalue(), "image/png"
-    raise UsageError(f"{what}: a {type(obj).__name__} is not an image (use a path, bytes, a PIL image or a figure).")
+    raise UsageError(
+        f"{what}: a {type(obj).__name__} is not an image (use a path, bytes, a PIL image or a figure)."
+    )
 
 
 def user_message(prompt: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,7 +35,9 @@ class ToolCall:
 class Result:
     """What a ``%%claude`` run (or :func:`claude_nb.show`) produced."""
 
-    def __init__(self, state: RunState, layout: Layout, request: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, state: RunState, layout: Layout, request: dict[str, Any] | None = None
+    ) -> None:
         self._state = state
         self._layout = layout
         self.request = request or {}
@@ -56,15 +58,30 @@ class Result:
 
     @property
     def text(self) -> str:
-        """All answer text, every turn, as markdown."""
-        return "".join(
-            b.text for m in self.messages for b in m.content if getattr(b, "type", None) == "text"
-        )
+        """All answer text, every turn, as markdown. Adjacent text blocks (split by citations)
+        join directly; text separated by tool calls or thinking becomes separate paragraphs."""
+        runs: list[str] = []
+        current: list[str] = []
+        for m in self.messages:
+            for b in m.content:
+                if getattr(b, "type", None) == "text":
+                    current.append(b.text)
+                elif current:
+                    runs.append("".join(current))
+                    current = []
+            if current:
+                runs.append("".join(current))
+                current = []
+        runs = [r for r in runs if r.strip()]
+        return runs[0] if len(runs) == 1 else "\n\n".join(r.strip("\n") for r in runs)
 
     @property
     def thinking(self) -> str:
         return "\n\n".join(
-            b.thinking for m in self.messages for b in m.content if getattr(b, "type", None) == "thinking"
+            b.thinking
+            for m in self.messages
+            for b in m.content
+            if getattr(b, "type", None) == "thinking"
         )
 
     @property
@@ -78,11 +95,19 @@ class Result:
                 btype = getattr(b, "type", "")
                 if btype in ("tool_use", "server_tool_use", "mcp_tool_use"):
                     call = ToolCall(
-                        id=b.id, name=b.name, input=b.input, turn=turn.number, server=btype != "tool_use"
+                        id=b.id,
+                        name=b.name,
+                        input=b.input,
+                        turn=turn.number,
+                        server=btype != "tool_use",
                     )
                     run = turn.tool_runs.get(b.id)
                     if run is not None:
-                        call.result, call.is_error, call.status = run.content, run.is_error, run.status
+                        call.result, call.is_error, call.status = (
+                            run.content,
+                            run.is_error,
+                            run.status,
+                        )
                     calls.append(call)
                 elif btype.endswith("_tool_result") and hasattr(b, "tool_use_id"):
                     results[b.tool_use_id] = b
@@ -174,7 +199,10 @@ class Result:
         for turn in self._state.turns:
             if turn.message is None or not turn.message.content:
                 continue
-            append_message(out, {"role": "assistant", "content": [_block_param(b) for b in turn.message.content]})
+            append_message(
+                out,
+                {"role": "assistant", "content": [_block_param(b) for b in turn.message.content]},
+            )
             results = [
                 {
                     "type": "tool_result",

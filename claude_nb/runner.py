@@ -38,7 +38,9 @@ from .static_view import static_bundle
 from .views import DisplayView, View, make_view
 
 # The run whose request is in flight, so the HTTP hook can report retries to it.
-current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("claude_nb_run", default=None)
+current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "claude_nb_run", default=None
+)
 
 RETRYABLE = frozenset({408, 409, 429})
 SNAPSHOT_EVENTS = frozenset({"message_start", "content_block_start"})
@@ -60,8 +62,12 @@ class Run:
     ) -> None:
         self.state = RunState(model=model, offline=offline)
         self.layout = Layout(self.state)
-        self.view: View | None = view_obj if view_obj is not None else make_view(view, self.state, self.layout)
-        interval = getattr(self.view, "min_interval", 0.05) if isinstance(self.view, DisplayView) else 0.05
+        self.view: View | None = (
+            view_obj if view_obj is not None else make_view(view, self.state, self.layout)
+        )
+        interval = (
+            getattr(self.view, "min_interval", 0.05) if isinstance(self.view, DisplayView) else 0.05
+        )
         self.painter = Painter(self._paint, min_interval=interval, size=self._size)
         self.max_retries = max_retries
         self.read_timeout = read_timeout
@@ -109,7 +115,10 @@ class Run:
             self.end(Outcome.INTERRUPTED)
             return False
         except (anthropic.AnthropicError, httpx2.HTTPError, TypeError, ValueError, OSError) as exc:
-            self.end(Outcome.ERROR, describe_error(exc, retries=self.retries, read_timeout=self.read_timeout))
+            self.end(
+                Outcome.ERROR,
+                describe_error(exc, retries=self.retries, read_timeout=self.read_timeout),
+            )
             return False
         finally:
             current_run.reset(token)

@@ -162,14 +162,14 @@ class MarkdownRun(Segment):
             self.unsent.clear()
             self.sent_tail = self.tail
             body = (
-                f'<div{part(pid, "f")}>{"".join(self.frozen)}</div>'
-                f'<div{part(pid, "t")}>{self.tail}</div>'
+                f"<div{part(pid, 'f')}>{''.join(self.frozen)}</div>"
+                f"<div{part(pid, 't')}>{self.tail}</div>"
             )
         else:
             body = self.body_html()
         return (
             f'<div class="cnb-text"{part(pid, "root")}>{body}'
-            f'<div{part(pid, "src")}>{self._sources_html(0)}</div></div>'
+            f"<div{part(pid, 'src')}>{self._sources_html(0)}</div></div>"
         )
 
     def ops(self) -> list[Op]:
@@ -203,7 +203,9 @@ class MarkdownRun(Segment):
                     f"{esc(title or where)}</a>"
                 )
             else:
-                link = esc(title) + (f" <span style='color: {MUTED}'>({esc(where)})</span>" if where else "")
+                link = esc(title) + (
+                    f" <span style='color: {MUTED}'>({esc(where)})</span>" if where else ""
+                )
             items.append(f"<li>{link}</li>")
         return (
             f'<div class="cnb-sources" style="font-size: 12px; color: {MUTED}; margin-top: 4px;">'
@@ -214,7 +216,9 @@ class MarkdownRun(Segment):
         text = self.md.text
         if self.sources:
             refs = "\n".join(
-                f"{n}. [{title or where}]({where})" if where.startswith("http") else f"{n}. {title} {where}"
+                f"{n}. [{title or where}]({where})"
+                if where.startswith("http")
+                else f"{n}. {title} {where}"
                 for n, (title, where) in enumerate(self.sources, 1)
             )
             text += "\n\n**Sources**\n\n" + refs
@@ -224,7 +228,8 @@ class MarkdownRun(Segment):
         text = self.md.text
         if self.sources:
             text += "\n\nSources:\n" + "\n".join(
-                f"  [{n}] {title} {where}".rstrip() for n, (title, where) in enumerate(self.sources, 1)
+                f"  [{n}] {title} {where}".rstrip()
+                for n, (title, where) in enumerate(self.sources, 1)
             )
         return text
 
@@ -298,7 +303,7 @@ class ThinkingPanel(Segment):
             open_=live and not self.closed,
             kind="thinking",
         )
-        return f'<div{part(pid, "root")}>{inner}</div>'
+        return f"<div{part(pid, 'root')}>{inner}</div>"
 
     def ops(self) -> list[Op]:
         self.dirty = False
@@ -318,7 +323,11 @@ class ThinkingPanel(Segment):
     def markdown(self) -> str:
         if self.redacted:
             return "> 🔒 *Redacted thinking*"
-        return "<details><summary>💭 Thinking</summary>\n\n" + quote_block(self.text) + "\n\n</details>"
+        return (
+            "<details><summary>💭 Thinking</summary>\n\n"
+            + quote_block(self.text)
+            + "\n\n</details>"
+        )
 
     def plain(self) -> str:
         if self.redacted:
@@ -387,15 +396,23 @@ class ToolPanel(Segment):
             if run.status == "running":
                 return "running…", ACCENT["tool"]
             if run.status in ("error", "unknown", "declined"):
-                return {"declined": "declined", "unknown": "unknown tool"}.get(run.status, "failed"), ACCENT[
-                    "error"
-                ]
+                return {"declined": "declined", "unknown": "unknown tool"}.get(
+                    run.status, "failed"
+                ), ACCENT["error"]
             if run.status == "done":
-                took = fmt_secs((run.ended or 0) - (run.started or 0)) if run.started is not None else ""
+                took = (
+                    fmt_secs((run.ended or 0) - (run.started or 0))
+                    if run.started is not None
+                    else ""
+                )
                 return f"✓ {took}".strip(), ACCENT["ok"]
             return "waiting", MUTED
         if result is not None:
-            return ("error", ACCENT["error"]) if result_is_error(result) else ("✓ result", ACCENT["ok"])
+            return (
+                ("error", ACCENT["error"])
+                if result_is_error(result)
+                else ("✓ result", ACCENT["ok"])
+            )
         if not self.input_final:
             return "preparing input…", MUTED
         if self.server:
@@ -415,10 +432,16 @@ class ToolPanel(Segment):
     def result_html(self) -> str:
         if self.run is not None and self.run.status not in ("pending", "running"):
             color = ACCENT["error"] if self.run.is_error else None
-            note = f"<div style='font-size: 11px; color: {MUTED}'>{esc(self.run.note)}</div>" if self.run.note else ""
+            note = (
+                f"<div style='font-size: 11px; color: {MUTED}'>{esc(self.run.note)}</div>"
+                if self.run.note
+                else ""
+            )
             return label("Result") + pre(self.run.display, color=color) + note
         if self.run is not None and self.run.status == "running":
-            return f"<div style='font-size: 12px; color: {MUTED}'>⏳ running {esc(self.name)}…</div>"
+            return (
+                f"<div style='font-size: 12px; color: {MUTED}'>⏳ running {esc(self.name)}…</div>"
+            )
         if self.result is not None:
             return label("Result") + server_result_html(self.result)
         return ""
@@ -436,8 +459,10 @@ class ToolPanel(Segment):
             self.sent_summary = self.summary()
             self.sent_input_final = self.input_final
             self.sent_result = self.result_html()
-        inner = details(pid=pid, accent=accent, summary=self.summary(), body=body, open_=live, kind="tool")
-        return f'<div{part(pid, "root")}>{inner}</div>'
+        inner = details(
+            pid=pid, accent=accent, summary=self.summary(), body=body, open_=live, kind="tool"
+        )
+        return f"<div{part(pid, 'root')}>{inner}</div>"
 
     def ops(self) -> list[Op]:
         self.dirty = False
@@ -507,7 +532,7 @@ class GenericPanel(Segment):
             open_=False,
             kind="generic",
         )
-        return f'<div{part(pid, "root")}>{inner}</div>'
+        return f"<div{part(pid, 'root')}>{inner}</div>"
 
     def markdown(self) -> str:
         return f"<details><summary>{esc(self.block.type)}</summary>\n\n```json\n{pretty_json(self.payload())}\n```\n\n</details>"
@@ -586,7 +611,11 @@ class Layout:
         content = self._content(turn, index)
         seg: Segment
         if btype == "text":
-            if self._last_text is not None and self.segments and self.segments[-1] is self._last_text:
+            if (
+                self._last_text is not None
+                and self.segments
+                and self.segments[-1] is self._last_text
+            ):
                 seg = self._last_text
             else:
                 seg = self._last_text = MarkdownRun(self._pid())
@@ -606,7 +635,9 @@ class Layout:
         elif btype in TOOL_BLOCKS:
             seg = ToolPanel(self._pid(), block, content)
             self._tools[seg.tool_use_id] = seg
-        elif btype.endswith("_tool_result") and getattr(content, "tool_use_id", None) in self._tools:
+        elif (
+            btype.endswith("_tool_result") and getattr(content, "tool_use_id", None) in self._tools
+        ):
             panel = self._tools[content.tool_use_id]
             panel.result = content
             panel.dirty = True
@@ -676,12 +707,18 @@ def result_is_error(block: Any) -> bool:
 def server_result_html(block: Any) -> str:
     """Web search results as titled links; anything else as JSON (errors in red)."""
     content = getattr(block, "content", None)
-    if isinstance(content, list) and content and all(
-        getattr(r, "type", None) == "web_search_result" for r in content
+    if (
+        isinstance(content, list)
+        and content
+        and all(getattr(r, "type", None) == "web_search_result" for r in content)
     ):
         items = []
         for r in content:
-            age = f" <span style='color: {MUTED}'>· {esc(r.page_age)}</span>" if getattr(r, "page_age", None) else ""
+            age = (
+                f" <span style='color: {MUTED}'>· {esc(r.page_age)}</span>"
+                if getattr(r, "page_age", None)
+                else ""
+            )
             url = str(getattr(r, "url", ""))
             href = esc(url) if url.startswith(("https://", "http://")) else ""
             title = esc(getattr(r, "title", "") or url)
@@ -693,14 +730,20 @@ def server_result_html(block: Any) -> str:
             items.append(
                 f"<li>{link}{age}<br><span style='font-size: 11px; color: {MUTED}'>{esc(url)}</span></li>"
             )
-        return f"<ol style='margin: 4px 0; padding-left: 22px; font-size: 13px;'>{''.join(items)}</ol>"
+        return (
+            f"<ol style='margin: 4px 0; padding-left: 22px; font-size: 13px;'>{''.join(items)}</ol>"
+        )
     color = ACCENT["error"] if result_is_error(block) else None
     return pre(truncate(pretty_json(as_dict(block).get("content", as_dict(block)))), color=color)
 
 
 def server_result_text(block: Any) -> str:
     content = getattr(block, "content", None)
-    if isinstance(content, list) and content and getattr(content[0], "type", None) == "web_search_result":
+    if (
+        isinstance(content, list)
+        and content
+        and getattr(content[0], "type", None) == "web_search_result"
+    ):
         return "\n".join(f"{getattr(r, 'title', '')} <{getattr(r, 'url', '')}>" for r in content)
     return truncate(pretty_json(as_dict(block).get("content", as_dict(block))))
 

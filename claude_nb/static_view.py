@@ -25,9 +25,8 @@ def static_bundle(state: RunState, layout: Layout, extra_html: str = "") -> dict
         f"{header_html(state)}<div class='cnb-body'>{layout.html()}</div>"
         f"{extra_html}{footer_html(state)}</div>"
     )
-    markdown = (
-        f"*{header_plain(state)}*\n\n{safe_markdown(layout.markdown())}\n\n"
-        + "\n".join(f"> {line}" for line in footer_plain(state).splitlines())
+    markdown = f"*{header_plain(state)}*\n\n{safe_markdown(layout.markdown())}\n\n" + "\n".join(
+        f"> {line}" for line in footer_plain(state).splitlines()
     )
     plain = f"{header_plain(state)}\n\n{layout.plain()}\n\n{footer_plain(state)}"
     return {"text/html": html, "text/markdown": markdown, "text/plain": plain}

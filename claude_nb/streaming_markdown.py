@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,18 +377,9 @@ class _HoldLastLine(Exception):
 
 
 @dataclass
-class _OpenFence:
-    """A top-level code fence still open at the end of the tail (no parse needed)."""
-
-    lang: str
-    body_start: int  # offset in the unfrozen source where the code starts
-    scan_from: int  # offset of the first line not yet checked for a closing fence
-    closing: re.Pattern[str]
-    marker: str
-
-
-@dataclass
 class _Block:
+    """A top-level block: its token range and the source lines it covers."""
+
     start: int  # index of the first token
     end: int  # index one past the last token
     map: list[int] = field(default_factory=list)
@@ -418,16 +410,181 @@ def _line_offset(text: str, line: int) -> int:
     return pos
 
 
+def _pairs(
+    tokens: list[Token], open_type: str, close_type: str, start: int, level: int | None = None
+) -> Iterator[tuple[int, int]]:
+    """Index pairs of matching open/close tokens (not nested within each other)."""
+    i = -1
+    for k in range(start, len(tokens)):
+        tok = tokens[k]
+        if level is not None and tok.level != level:
+            continue
+        if tok.type == open_type:
+            i = k
+        elif tok.type == close_type and i >= 0:
+            yield i, k
+            i = -1
+
+
 def _ref_values(refs: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {label: (ref.get("href"), ref.get("title")) for label, ref in refs.items()}
+
+
+# --- fast paths: an open last block that grows without a full re-parse --------------------
+
+_TABLE_ROW = re.compile(r" {0,3}\|")
+_HR = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*\Z")
+_LIST_MARKER = re.compile(r"( *)([-*+]|\d{1,9}[.)])([ \t]*)")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _content_indent(line: str) -> int:
+    """Columns a list item's continuation lines need (99 when tabs make it unclear)."""
+    m = _LIST_MARKER.match(line)
+    if m is None or "\t" in m.group(0):
+        return 99
+    spaces = len(m.group(3))
+    width = len(m.group(1)) + len(m.group(2))
+    return width + (1 if spaces > 4 or spaces == 0 else spaces)
+
+
+class _FastPath:
+    """An open last block whose new lines can be vetted without re-parsing the block.
+
+    While every new complete line provably continues the block, no block can become
+    final, so the exact parse of the whole tail is skipped and only the changed end is
+    rendered: O(new text) per paint instead of O(block). A line that is not provably a
+    continuation ends the fast path (``advance`` returns None) and the paint falls back
+    to the exact parse. Fast paths never freeze anything, so they cannot change the
+    final HTML; they only decide what the tail looks like meanwhile.
+    """
+
+    scan_from: int  # offset (in the unfrozen source) of the first line not yet vetted
+
+    def advance(self, sm: StreamingMarkdown) -> str | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _new_lines(self, src: str) -> tuple[list[str], int]:
+        end = src.rfind("\n") + 1
+        if end <= self.scan_from:
+            return [], end
+        return src[self.scan_from : end - 1].split("\n"), end
+
+
+class _OpenFence(_FastPath):
+    """A top-level code fence: open until a closing fence line arrives."""
+
+    def __init__(self, lang: str, marker: str, body_start: int, scan_from: int) -> None:
+        self.lang, self.marker = lang, marker
+        self.body_start, self.scan_from = body_start, scan_from
+        self.closing = re.compile(
+            r"(?m)^ {0,3}" + re.escape(marker[0]) + "{" + str(len(marker)) + r",}[ \t]*$"
+        )
+
+    def advance(self, sm: StreamingMarkdown) -> str | None:
+        src = sm._src
+        end = src.rfind("\n") + 1
+        if end > self.scan_from:
+            if self.closing.search(src, self.scan_from, end):
+                return None
+            self.scan_from = end
+        code = src[self.body_start :]
+        partial = code[end - self.body_start :] if end > self.body_start else code
+        mark = partial.strip()
+        if mark and mark == self.marker[0] * len(mark):  # a closing fence being typed
+            code = code[: len(code) - len(partial)]
+        code = code.replace("\0", "\ufffd")
+        return code_block_html(self.lang, sm._live_code(self.lang, code))
+
+
+class _OpenTable(_FastPath):
+    """A top-level table: each new line starting with ``|`` is one more body row."""
+
+    def __init__(
+        self, head_html: str, rows: list[str], prefix: str, scan_from: int, refs: dict[str, Any]
+    ) -> None:
+        self.head_html, self.rows, self.prefix = head_html, rows, prefix
+        self.scan_from, self.refs = scan_from, refs
+
+    def advance(self, sm: StreamingMarkdown) -> str | None:
+        lines, end = self._new_lines(sm._src)
+        for line in lines:
+            if not _TABLE_ROW.match(line):
+                return None
+            self.rows.append(sm._table_rows_html(self.prefix + line, self.refs))
+        self.scan_from = max(self.scan_from, end)
+        partial = sm._src[end:]
+        if partial.strip() and not _TABLE_ROW.match(partial):
+            return None  # partial rows are held back, anything else needs a parse
+        body = "<tbody>\n" + "".join(self.rows) + "</tbody>\n" if self.rows else ""
+        return self.head_html + body + "</table>\n"
+
+
+class _OpenList(_FastPath):
+    """A top-level list: finished items are cached, only the last item is re-parsed.
+
+    New lines continue the list when they start an item with the same marker at the
+    same column, are blank, or are indented to the current item's content.
+    """
+
+    def __init__(
+        self,
+        list_type: str,
+        open_tag: str,
+        close_tag: str,
+        head: list[str],
+        window_start: int,
+        scan_from: int,
+        item_line: str,
+        refs: dict[str, Any],
+    ) -> None:
+        self.list_type, self.open_tag, self.close_tag = list_type, open_tag, close_tag
+        self.refs = refs  # definitions of the whole tail: items may use each other's
+        self.head, self.window_start, self.scan_from = head, window_start, scan_from
+        m = _LIST_MARKER.match(item_line)
+        assert m is not None
+        marker = m.group(2)
+        marker_re = r"\d{1,9}" + re.escape(marker[-1]) if marker[0].isdigit() else re.escape(marker)
+        self.item = re.compile(" " * len(m.group(1)) + marker_re + r"[ \t]+\S")
+        self.indent = _content_indent(item_line)
+
+    def advance(self, sm: StreamingMarkdown) -> str | None:
+        src = sm._src
+        lines, end = self._new_lines(src)
+        pos, new_start = self.scan_from, -1
+        for line in lines:
+            if line.strip():
+                if self.item.match(line) and not _HR.match(line):
+                    new_start, self.indent = pos, _content_indent(line)
+                elif _indent(line) < self.indent:
+                    return None
+            pos += len(line) + 1
+        self.scan_from = max(self.scan_from, end)
+        if new_start > self.window_start:
+            items = sm._list_inner(
+                src[self.window_start : new_start], self.list_type, self.refs, False
+            )
+            if items is None:
+                return None
+            self.head.append(items[0])
+            self.window_start = new_start
+        window = sm._list_inner(src[self.window_start :], self.list_type, self.refs, True)
+        if window is None:
+            return None
+        inner, rest = window
+        return self.open_tag + "".join(self.head) + inner + self.close_tag + rest
 
 
 class StreamingMarkdown:
     """Render markdown while it streams: each finished block once, the open tail per paint.
 
-    ``append()`` is O(len(delta)); ``render()`` costs about one parse of the open tail;
-    ``finish()`` renders what is left. The concatenation of every ``Frame.frozen`` equals
-    ``render_markdown(text)`` byte for byte, or ``finish()`` says ``replace``.
+    ``append()`` is O(len(delta)); ``render()`` costs about one parse of the open tail
+    (or of the end of a long open list, table or code block); ``finish()`` renders what
+    is left. The concatenation of every ``Frame.frozen`` equals ``render_markdown(text)``
+    byte for byte, unless ``finish()`` returns ``replace=True`` with the whole document.
     """
 
     def __init__(self, md: MarkdownIt | None = None) -> None:
@@ -440,7 +597,7 @@ class StreamingMarkdown:
         self._refs: dict[str, Any] = {}
         self._ref_snapshots: list[dict[str, tuple[Any, Any]]] = []
         self._tail = ""
-        self._fence: _OpenFence | None = None
+        self._fast: _FastPath | None = None
         self._live: LiveHighlighter | None = None
         self._finished = False
 
@@ -474,10 +631,12 @@ class StreamingMarkdown:
             return Frame("", self._tail)
         self._src += "".join(self._pending)
         self._pending.clear()
-        if self._fence is not None and self._fence_still_open():
-            self._tail = self._open_fence_html()
-            return Frame("", self._tail)
-        self._fence = None
+        if self._fast is not None:
+            tail = self._fast.advance(self)
+            if tail is not None:
+                self._tail = tail
+                return Frame("", tail)
+            self._fast = None
         return Frame(self._parse_and_freeze(), self._tail)
 
     def finish(self) -> Frame:
@@ -496,7 +655,7 @@ class StreamingMarkdown:
         self._frozen_src.append(self._src)
         self._frozen_html.append(html)
         self._src = self._tail = ""
-        self._fence = self._live = None
+        self._fast = self._live = None
         final_refs = _ref_values(env.get("references", {}))
         if any(snap != final_refs for snap in self._ref_snapshots):
             # A block was rendered before a reference it uses was (fully) defined.
@@ -508,44 +667,48 @@ class StreamingMarkdown:
 
     # --- parsing and freezing ---
 
-    def _env(self) -> dict[str, Any]:
-        return {
-            "references": dict(self._refs),
-            "cnb_after_block": self._repair_hook,
-            "cnb_live_code": self._live_code,
-        }
+    def _env(self, display: bool = True, refs: dict[str, Any] | None = None) -> dict[str, Any]:
+        env: dict[str, Any] = {"references": dict(self._refs if refs is None else refs)}
+        if display:
+            env["cnb_after_block"] = self._repair_hook
+            env["cnb_live_code"] = self._live_code
+        return env
+
+    def _display_parse(
+        self, src: str, refs: dict[str, Any] | None = None
+    ) -> tuple[list[Token], dict[str, Any], str]:
+        """Parse with the display repair; returns tokens, env and the text parsed."""
+        env = self._env(refs=refs)
+        try:
+            return self._md.parse(src, env), env, src
+        except _HoldLastLine:
+            parsed = src[: src.rfind("\n") + 1]
+            env = self._env(refs=refs)
+            env["cnb_no_hold"] = True
+            return self._md.parse(parsed, env), env, parsed
 
     def _parse_and_freeze(self) -> str:
         src = self._src
-        env = self._env()
-        try:
-            tokens = self._md.parse(src, env)
-            parsed = src
-        except _HoldLastLine:
-            parsed = src[: src.rfind("\n") + 1]
-            env = self._env()
-            env["cnb_no_hold"] = True
-            tokens = self._md.parse(parsed, env)
+        tokens, env, parsed = self._display_parse(src)
         blocks = _top_blocks(tokens)
         n_freeze = self._count_final(tokens, blocks, parsed)
         frozen = ""
         render = self._md.renderer.render
+        line_shift = offset_shift = 0
         if n_freeze:
             last = blocks[n_freeze - 1]
             frozen = render(tokens[: last.end], self._md.options, env)
-            cut_line = last.map[1]
-            self._commit_refs(env.get("references", {}), cut_line)
-            cut = _line_offset(src, cut_line)
-            self._frozen_src.append(src[:cut])
+            line_shift = last.map[1]
+            self._commit_refs(env.get("references", {}), line_shift)
+            offset_shift = _line_offset(src, line_shift)
+            self._frozen_src.append(src[:offset_shift])
             self._frozen_html.append(frozen)
-            self._src = src[cut:]
-            tail_tokens = tokens[blocks[n_freeze].start :]
-            line_shift, offset_shift = cut_line, cut
-        else:
-            tail_tokens = tokens
-            line_shift = offset_shift = 0
-        self._tail = render(tail_tokens, self._md.options, env)
-        self._watch_open_fence(tail_tokens, parsed, line_shift, offset_shift)
+            self._src = src[offset_shift:]
+            tokens = tokens[blocks[n_freeze].start :]
+            blocks = blocks[n_freeze:]
+        self._tail = render(tokens, self._md.options, env)
+        if len(blocks) == 1:
+            self._fast = self._fast_path(tokens, env, parsed[offset_shift:], line_shift)
         return frozen
 
     def _count_final(self, tokens: list[Token], blocks: list[_Block], src: str) -> int:
@@ -599,6 +762,91 @@ class StreamingMarkdown:
         snap = _ref_values(refs)
         if not self._ref_snapshots or self._ref_snapshots[-1] != snap:
             self._ref_snapshots.append(snap)
+
+    # --- fast path set-up and helpers ---
+
+    def _fast_path(
+        self, tokens: list[Token], env: dict[str, Any], parsed: str, line_shift: int
+    ) -> _FastPath | None:
+        """A fast path for the single open block left in the tail, if it has one."""
+        first = tokens[0]
+        if first.map is None:
+            return None
+        src = self._src
+        start_line = first.map[0] - line_shift
+        start = _line_offset(src, start_line)
+        scan_from = parsed.rfind("\n") + 1  # end of the complete lines parsed
+        line_end = src.find("\n", start)
+        if line_end < 0 or line_end >= scan_from:
+            return None  # its first line is still being typed
+        render = self._md.renderer.render
+        options = self._md.options
+        refs = dict(env.get("references", {}))
+        if first.type == "fence":
+            if not src.startswith(first.markup, start):
+                return None  # an indented fence strips indentation from its lines
+            fence = _OpenFence(fence_lang(first.info), first.markup, line_end + 1, line_end + 1)
+            return fence if fence.advance(self) is not None else None
+        if first.type == "table_open":
+            last_line = src[src.rfind("\n", 0, scan_from - 1) + 1 : scan_from - 1]
+            if not _TABLE_ROW.match(last_line):
+                return None  # after a blank line the next line starts a new block
+            thead_end = next(i for i, t in enumerate(tokens) if t.type == "thead_close") + 1
+            rows = [
+                render(tokens[i : j + 1], options, env)
+                for i, j in _pairs(tokens, "tr_open", "tr_close", thead_end)
+            ]
+            delim_end = src.index("\n", line_end + 1) + 1
+            head_html = render(tokens[:thead_end], options, env)
+            return _OpenTable(head_html, rows, src[start:delim_end], scan_from, refs)
+        if first.type in ("bullet_list_open", "ordered_list_open"):
+            items = list(_pairs(tokens, "list_item_open", "list_item_close", 1, level=1))
+            last_open = tokens[items[-1][0]]
+            if last_open.map is None:
+                return None
+            window = _line_offset(src, last_open.map[0] - line_shift)
+            head = [render(tokens[i : j + 1], options, env) for i, j in items[:-1]]
+            item_end = src.find("\n", window)
+            item_line = src[window:] if item_end < 0 else src[window:item_end]
+            open_tag = self._md.renderer.renderToken(tokens, 0, options, env)
+            close_tag = self._md.renderer.renderToken(tokens, len(tokens) - 1, options, env)
+            return _OpenList(
+                first.type, open_tag, close_tag, head, window, scan_from, item_line, refs
+            )
+        return None
+
+    def _table_rows_html(self, text: str, refs: dict[str, Any]) -> str:
+        """Body rows of ``header + delimiter + rows`` parsed on their own."""
+        env = self._env(display=False, refs=refs)
+        tokens = self._md.parse(text, env)
+        rows = [
+            self._md.renderer.render(tokens[i : j + 1], self._md.options, env)
+            for i, j in _pairs(tokens, "tr_open", "tr_close", 0)
+        ]
+        return "".join(rows[1:])
+
+    def _list_inner(
+        self, text: str, list_type: str, refs: dict[str, Any], display: bool
+    ) -> tuple[str, str] | None:
+        """Items of the list that ``text`` starts with (no outer tags), and what follows.
+
+        ``refs`` are updated with the definitions found (they may sit inside items).
+        """
+        if display:
+            tokens, env, _ = self._display_parse(text, refs)
+        else:
+            env = self._env(display=False, refs=refs)
+            tokens = self._md.parse(text, env)
+            refs.update(env.get("references", {}))
+        blocks = _top_blocks(tokens)
+        if not blocks:
+            return "", ""
+        first = blocks[0]
+        if first.type != list_type or first.map[0] != 0:
+            return None
+        render = self._md.renderer.render
+        inner = render(tokens[first.start + 1 : first.end - 1], self._md.options, env)
+        return inner, render(tokens[first.end :], self._md.options, env)
 
     # --- display repair (runs between markdown-it's block and inline phases) ---
 
@@ -669,46 +917,3 @@ class StreamingMarkdown:
         if self._live is None or self._live.lang != lang:
             self._live = LiveHighlighter(lang)
         return self._live.html(code)
-
-    # --- open fence fast path ---
-
-    def _watch_open_fence(
-        self, tail: list[Token], parsed: str, line_shift: int, offset_shift: int
-    ) -> None:
-        """Remember a lone, open, unindented top-level fence: no parse until it closes."""
-        if len(tail) != 1 or tail[0].type != "fence" or tail[0].map is None:
-            return
-        tok = tail[0]
-        src = self._src
-        marker = tok.markup
-        opener = _line_offset(src, tok.map[0] - line_shift)
-        scan_to = parsed.rfind("\n") + 1 - offset_shift  # end of the complete lines
-        body_start = src.find("\n", opener) + 1
-        if not src.startswith(marker, opener) or not 0 < body_start <= scan_to:
-            return  # indented opener, or the opener line is still being typed
-        closing = re.compile(
-            r"(?m)^ {0,3}" + re.escape(marker[0]) + "{" + str(len(marker)) + r",}[ \t]*$"
-        )
-        if closing.search(src, body_start, scan_to):
-            return  # closed already
-        self._fence = _OpenFence(fence_lang(tok.info), body_start, scan_to, closing, marker)
-
-    def _fence_still_open(self) -> bool:
-        fence = self._fence
-        assert fence is not None
-        end = self._src.rfind("\n") + 1
-        if end > fence.scan_from:
-            if fence.closing.search(self._src, fence.scan_from, end):
-                return False
-            fence.scan_from = end
-        return True
-
-    def _open_fence_html(self) -> str:
-        fence = self._fence
-        assert fence is not None
-        code = self._src[fence.body_start :]
-        partial = code[code.rfind("\n") + 1 :].strip()
-        if partial and partial == fence.marker[0] * len(partial):
-            code = code[: len(code) - len(code[code.rfind("\n") + 1 :])]
-        code = code.replace("\0", "\ufffd")
-        return code_block_html(fence.lang, self._live_code(fence.lang, code))

@@ -17,7 +17,9 @@ DIM, RED, RESET = "\x1b[2m", "\x1b[31m", "\x1b[0m"
 
 
 class TerminalView:
-    def __init__(self, state: RunState, layout: Layout, out: TextIO | None = None, color: bool | None = None) -> None:
+    def __init__(
+        self, state: RunState, layout: Layout, out: TextIO | None = None, color: bool | None = None
+    ) -> None:
         self.state = state
         self.layout = layout
         self.out = out or sys.stdout
@@ -65,7 +67,9 @@ class TerminalView:
             btype = self.state.turns[change.turn].blocks[change.index].type
             if isinstance(seg, ToolPanel) and btype in TOOL_BLOCKS:
                 self._newline()
-                self._write(self._style(DIM, f"🔧 {seg.name}({compact(seg.input_text(), 300)})") + "\n")
+                self._write(
+                    self._style(DIM, f"🔧 {seg.name}({compact(seg.input_text(), 300)})") + "\n"
+                )
             elif btype == "thinking":
                 self._write("\n")
         elif kind == "tool":
@@ -83,7 +87,10 @@ class TerminalView:
         for seg in self.layout.segments:
             sources = getattr(seg, "sources", None)
             if sources:
-                lines = [f"  [{n}] {title} {where}".rstrip() for n, (title, where) in enumerate(sources, 1)]
+                lines = [
+                    f"  [{n}] {title} {where}".rstrip()
+                    for n, (title, where) in enumerate(sources, 1)
+                ]
                 self._write(self._style(DIM, "Sources:\n" + "\n".join(lines)) + "\n")
         self._write(self._style(DIM, footer_plain(self.state)) + "\n")
         self.out.flush()

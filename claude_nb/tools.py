@@ -27,7 +27,12 @@ from .state import ToolRun
 REGISTRY: dict[str, Any] = {}  # name -> anthropic BetaFunctionTool, filled by @tool
 
 
-def tool(func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+def tool(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Any:
     """Register a function as a tool Claude may call (``--tools name`` or ``--tools all``).
 
     The function itself is returned unchanged, so it stays callable as before::
@@ -50,7 +55,9 @@ def tool(func: Callable[..., Any] | None = None, *, name: str | None = None, des
     return register(func) if func is not None else register
 
 
-def as_tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> Any:
+def as_tool(
+    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+) -> Any:
     existing = getattr(fn, "__claude_tool__", None)
     if existing is not None and name is None and description is None:
         return existing
@@ -107,7 +114,11 @@ def run_call(
     fn = tools.get(use.name)
     if fn is None:
         known = ", ".join(sorted(tools)) or "none"
-        return _fail(run, f"Unknown tool {use.name!r}: only registered tools can run (available: {known}).", "unknown")
+        return _fail(
+            run,
+            f"Unknown tool {use.name!r}: only registered tools can run (available: {known}).",
+            "unknown",
+        )
     if confirm:
         args = json.dumps(use.input, ensure_ascii=False, default=str)
         answer = ask(f"Claude wants to run {use.name}({args}). Run it? [y/N] ").strip().lower()
@@ -133,7 +144,9 @@ def run_call(
         return _fail(run, f"{type(exc).__name__}: {exc}", "error")
     run.ended = time.perf_counter()
     run.content, run.note = to_tool_content(value)
-    run.display = truncate(run.content if isinstance(run.content, str) else json.dumps(run.content, default=str))
+    run.display = truncate(
+        run.content if isinstance(run.content, str) else json.dumps(run.content, default=str)
+    )
     run.status = "done"
     return run
 
@@ -146,7 +159,11 @@ def to_tool_content(value: Any) -> tuple[Any, str]:
     if type(value).__module__.startswith("pandas") and kind in ("DataFrame", "Series"):
         frame = value.to_frame() if kind == "Series" else value
         return dataframe_markdown(frame), f"{kind} converted to a markdown table"
-    if isinstance(value, list) and value and all(isinstance(b, dict) and "type" in b for b in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(b, dict) and "type" in b for b in value)
+    ):
         return value, ""  # already content blocks (text / image)
     try:
         return json.dumps(value, ensure_ascii=False), ""
@@ -155,7 +172,11 @@ def to_tool_content(value: Any) -> tuple[Any, str]:
 
 
 def result_block(run: ToolRun) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": run.tool_use_id, "content": run.content}
+    block: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": run.tool_use_id,
+        "content": run.content,
+    }
     if run.is_error:
         block["is_error"] = True
     return block

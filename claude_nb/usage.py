@@ -58,7 +58,9 @@ def price_for(model: str, prices: dict[str, Price] | None = None) -> Price | Non
     return best[1] if best else None
 
 
-def estimate_cost(model: str, usage: dict[str, int], prices: dict[str, Price] | None = None) -> float | None:
+def estimate_cost(
+    model: str, usage: dict[str, int], prices: dict[str, Price] | None = None
+) -> float | None:
     price = price_for(model, prices)
     return None if price is None else price.cost(usage)
 
@@ -85,7 +87,9 @@ def usage_dict(usage: Any) -> dict[str, int]:
         )
     out["thinking_tokens"] = int(thinking or 0)
     server = (
-        usage.get("server_tool_use") if isinstance(usage, dict) else getattr(usage, "server_tool_use", None)
+        usage.get("server_tool_use")
+        if isinstance(usage, dict)
+        else getattr(usage, "server_tool_use", None)
     )
     searches = None
     if server is not None:

@@ -440,7 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             speed = -1.0
         if not speed >= 0:
-            raise APIError(400, "invalid_request_error", f"{SPEED_HEADER}: expected a number >= 0, got {raw!r}")
+            raise APIError(
+                400, "invalid_request_error", f"{SPEED_HEADER}: expected a number >= 0, got {raw!r}"
+            )
         return speed
 
     def _speed(self) -> float:
