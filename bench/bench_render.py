@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from claude_nb.highlight import warm_lexers
 from claude_nb.markdown import render_markdown
 from claude_nb.samples import llm_markdown
 from claude_nb.streaming_markdown import StreamingMarkdown
@@ -89,7 +90,34 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_stream(text: str, final: str, mode: str, size_kb: int) -> Run:
+def run_stream(text: str, final: str, mode: str, size_kb: int, repeat: int) -> Run:
+    """Stream ``text`` ``repeat`` times; per-render times are the minimum over the runs.
+
+    This machine is shared (±30% run to run): the minimum per frame is the cost of the
+    render itself, the median total is a typical run.
+    """
+    passes = [_one_pass(text, final, mode) for _ in range(repeat)]
+    totals = sorted(p[0] for p in passes)
+    per_render = [min(ts) for ts in zip(*(p[1] for p in passes), strict=True)]
+    _, _, emitted, rate, exact, replaced = passes[0]
+    return Run(
+        size_kb=size_kb,
+        mode=mode,
+        deltas=len(deltas_of(text)),
+        renders=len(per_render),
+        total_cpu_s=totals[len(totals) // 2],
+        p50_ms=statistics.median(per_render) * 1e3,
+        p99_ms=pct(per_render, 0.99) * 1e3,
+        flicker=rate,
+        bytes_per_byte=emitted / len(final),
+        exact=exact,
+        replaced=replaced,
+    )
+
+
+def _one_pass(
+    text: str, final: str, mode: str
+) -> tuple[float, list[float], int, float, bool, bool]:
     deltas = deltas_of(text)
     points = set(paint_points(len(deltas), mode))
     meter = FlickerMeter(final)
@@ -121,19 +149,8 @@ def run_stream(text: str, final: str, mode: str, size_kb: int) -> Run:
         frozen_parts = [frame.frozen]
     else:
         frozen_parts.append(frame.frozen)
-    return Run(
-        size_kb=size_kb,
-        mode=mode,
-        deltas=len(deltas),
-        renders=len(per_render),
-        total_cpu_s=total,
-        p50_ms=statistics.median(per_render) * 1e3,
-        p99_ms=pct(per_render, 0.99) * 1e3,
-        flicker=meter.rate,
-        bytes_per_byte=emitted / len(final),
-        exact="".join(frozen_parts) == final,
-        replaced=frame.replace,
-    )
+    exact = "".join(frozen_parts) == final
+    return total, per_render, emitted, meter.rate, exact, frame.replace
 
 
 def baseline(text: str, final: str, run: Run, mode: str) -> None:
@@ -188,7 +205,7 @@ if warm:
     highlight.warm_lexers()
 warm_s = time.perf_counter() - t0
 added = {}
-for i, lang in enumerate(highlight.COMMON_LANGUAGES):
+for i, lang in enumerate(highlight.COMMON_LANGUAGES + ("haskell", "kotlin")):
     first = f"```{lang}\nx = {i}  # first\nprint(x)\n```\n"
     again = f"```{lang}\ny = {i}  # again\nprint(y)\n```\n"
     t0 = time.perf_counter(); render_markdown(first); t1 = time.perf_counter()
@@ -210,6 +227,8 @@ def lexer_warmup() -> dict[str, float | str]:
             cwd=Path(__file__).resolve().parents[1],
         )
         data = json.loads(proc.stdout)
+        unlisted = {k: data["added_ms"].pop(k) for k in ("haskell", "kotlin")}
+        out[f"{kind}_unlisted_ms"] = max(unlisted.values())
         worst = max(data["added_ms"], key=data["added_ms"].get)
         out[f"{kind}_worst_ms"] = data["added_ms"][worst]
         out[f"{kind}_worst_lang"] = worst
@@ -238,22 +257,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,50,200", help="answer sizes in KB")
     parser.add_argument("--json", type=Path, help="write all figures to this file")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stream (min per frame)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
+    warm = lexer_warmup()  # in fresh interpreters, before this one is warmed
+    warm_lexers()  # as the view does at load, in a background thread
     runs: list[Run] = []
     for size in sizes:
-        text = llm_markdown(size * 1000, args.seed)
+        text = llm_markdown(size * 1024, args.seed)
         final = render_markdown(text)
         for mode in ("100 tok/s", "full speed"):
-            run = run_stream(text, final, mode, size)
+            run = run_stream(text, final, mode, size, args.repeat)
             baseline(text, final, run, mode)
             runs.append(run)
             print(f"  ran {size} KB {mode}", file=sys.stderr, flush=True)
-    warm = lexer_warmup()
 
     print()
-    print("StreamingMarkdown vs full re-render per frame (baseline in parentheses)")
+    print(
+        "StreamingMarkdown vs full re-render per frame (baseline in parentheses); "
+        f"CPU time; per-render = min of {args.repeat} runs per frame, total = median run"
+    )
     print(
         f"{'size':>7}  {'mode':<11} {'renders':>7}  {'total CPU s':>22}  {'p50 ms':>17}  "
         f"{'p99 ms':>17}  {'flicker %':>15}  {'HTML bytes/byte':>18}  exact  baseline"
@@ -265,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         f"lexer warm-up: warm_lexers() {warm['warm_lexers_s'] * 1e3:.0f} ms (background); "
         f"first block in a new language adds {warm['warm_worst_ms']:.1f} ms after warm-up "
         f"(worst: {warm['warm_worst_lang']}), {warm['cold_worst_ms']:.1f} ms without "
-        f"(worst: {warm['cold_worst_lang']})"
+        f"(worst: {warm['cold_worst_lang']}); a language outside the warm list "
+        f"(haskell, kotlin) still costs up to {warm['warm_unlisted_ms']:.1f} ms once"
     )
 
     paced = {r.size_kb: r for r in runs if r.mode == "100 tok/s"}

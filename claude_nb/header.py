@@ -21,8 +21,8 @@ def header_html(state: RunState, pid: str | None = None, clock: bool = False) ->
     status = state.status.value
     color = STATUS_COLOR.get(status, MUTED)
     offline = " " + badge("OFFLINE", "#6b7280") if state.offline else ""
-    elapsed = fmt_secs(state.elapsed)
-    time_html = f"<span{part(pid, 'clock')}>{elapsed}</span>" if clock else elapsed
+    # Live, the widget's own clock fills the span (so the header is not resent every paint).
+    time_html = f"<span{part(pid, 'clock')}></span>" if clock else fmt_secs(state.elapsed)
     notice = (
         f" <span style='color: {ACCENT['tool']}'>· {esc(state.notice)}</span>"
         if state.notice

@@ -133,9 +133,11 @@ def warm_lexers(languages: Iterable[str] = COMMON_LANGUAGES) -> None:
     That is the lexers and the formatter, and the markdown parser's lazily compiled
     regexes (linkify's alone take ~30 ms on first use).
     """
-    from claude_nb.markdown import render_markdown  # here: markdown imports this module
+    # Imported here because markdown imports this module; a private instance, so this
+    # thread never shares parser objects with a render running meanwhile.
+    from claude_nb.markdown import create_markdown
 
-    render_markdown("# w\n\n**a** https://example.com $x$\n\n| a |\n|---|\n| b |\n")
+    create_markdown().render("# w\n\n**a** https://example.com $x$\n\n| a |\n|---|\n| b |\n")
     for lang in languages:
         lexer = lexer_for(lang)
         if lexer is not None:

@@ -19,8 +19,10 @@ from .state import Change, RunState
 from .widget import LiveWidget
 
 # Seconds after display at which the whole view is re-sent once, for a browser that
-# loaded the widget's code late and so missed the first patches.
-CHECKPOINTS = (0.4, 1.5, 5.0)
+# loaded the widget's code late and so missed the first patches; skipped once the view
+# is big (the browser has long loaded the code by then, and resending would cost O(n)).
+CHECKPOINTS = (0.25, 1.0)
+CHECKPOINT_MAX_CHARS = 64_000
 
 
 class LiveView:
@@ -37,6 +39,7 @@ class LiveView:
         self.clock_running: bool | None = None
         self.shown_at = 0.0
         self.checkpoints = list(CHECKPOINTS)
+        self.checkpoint_seq = 0
         self.bytes_sent = 0  # payload bytes of patch messages, for bench/
 
     # View protocol --------------------------------------------------------------------
@@ -60,8 +63,9 @@ class LiveView:
         if self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
             while self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
                 self.checkpoints.pop(0)
-            if self.widget is not None:
+            if self.widget is not None and self.seq != self.checkpoint_seq and self.size() <= CHECKPOINT_MAX_CHARS:
                 self.widget.checkpoint = self._checkpoint()
+                self.checkpoint_seq = self.seq
 
     def close(self, bundle: dict[str, str] | None) -> None:
         """Replace the widget by the static output (if any) and free the widget."""

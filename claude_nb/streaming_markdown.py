@@ -873,7 +873,10 @@ class StreamingMarkdown:
         if kind == "fence":
             fence = tokens[idx]
             stripped = partial.strip()
-            if hold and stripped and stripped == fence.markup[0] * len(stripped):
+            if hold and (
+                fence.map[0] == last  # the opener itself: its language is being typed
+                or (stripped and stripped == fence.markup[0] * len(stripped))
+            ):
                 raise _HoldLastLine
             fence.meta["cnb_live"] = True
             return

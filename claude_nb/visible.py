@@ -16,6 +16,13 @@ __all__ = ["FlickerMeter", "visible_text"]
 _MATH = re.compile(
     r'(<(span|div) class="cnb-math[^"]*">)\\[(\[]([^<]*)\\[)\]](</\2>)',
 )
+# Block-level tags separate words (a code block's language label from its code);
+# inline tags do not ("<strong>a</strong>b" reads "ab").
+_BLOCK_TAG = re.compile(
+    r"</?(?:address|blockquote|br|dd|details|div|dl|dt|figure|h[1-6]|hr|li|ol|p|pre|"
+    r"summary|table|tbody|td|tfoot|th|thead|tr|ul)\b[^>]*>",
+    re.IGNORECASE,
+)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
@@ -23,7 +30,7 @@ _SPACE = re.compile(r"\s+")
 def _raw_visible(fragment: str) -> str:
     """Visible text before whitespace is collapsed (so fragments can be joined)."""
     fragment = _MATH.sub(r"\3", fragment)
-    return html.unescape(_TAG.sub("", fragment))
+    return html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", fragment)))
 
 
 def visible_text(fragment: str) -> str:
