@@ -24,7 +24,7 @@ def converse(
     *,
     max_turns: int = 10,
     confirm: bool = False,
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run turns until done; returns the messages the run added after the request's own."""
     tools = tools or {}
@@ -68,7 +68,7 @@ def append_message(messages: list[dict[str, Any]], message: dict[str, Any]) -> N
 
 
 def _run_tools(
-    run: Run, message: Any, tools: dict[str, Any], confirm: bool, ask: Callable[[str], str]
+    run: Run, message: Any, tools: dict[str, Any], confirm: bool, ask: Callable[[str], str] | None
 ) -> list[dict[str, Any]] | None:
     """Run every tool_use of a turn (parallel calls all run, in order); None if interrupted."""
     results = []

@@ -12,6 +12,7 @@ never looked up in the notebook's namespace.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Callable
@@ -103,7 +104,7 @@ def run_call(
     tools: dict[str, Any],
     *,
     confirm: bool = False,
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] | None = None,
     on_start: Callable[[ToolRun], None] | None = None,
 ) -> ToolRun:
     """Run one ``tool_use`` block; every failure becomes an ``is_error`` result, never an exception.
@@ -121,8 +122,11 @@ def run_call(
         )
     if confirm:
         args = json.dumps(use.input, ensure_ascii=False, default=str)
-        answer = ask(f"Claude wants to run {use.name}({args}). Run it? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
+        try:
+            answer = (ask or builtins.input)(f"Claude wants to run {use.name}({args}). Run it? [y/N] ")
+        except (OSError, EOFError, RuntimeError) as exc:  # no stdin (e.g. a headless run)
+            return _fail(run, f"Not run: --confirm could not ask the user ({exc}).", "declined")
+        if answer.strip().lower() not in ("y", "yes"):
             return _fail(run, "The user declined to run this tool call.", "declined")
     run.status = "running"
     run.started = time.perf_counter()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import _thread
+import os
+import signal
 import base64
 import io
 import threading
@@ -11,6 +12,11 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 SECRET = "sk-ant-api03-SECRET-never-show-me-0123456789"
+
+
+def interrupt():
+    """What the kernel's stop button does: SIGINT to the process (wakes a blocked sleep too)."""
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +177,7 @@ def test_http_errors_after_retries(shell, server, capsys):
 
 def test_interrupt_stops_at_once_and_keeps_the_partial_answer(shell, server, capsys):
     server.speed = 1
-    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer = threading.Timer(1.0, interrupt)
     timer.start()
     try:
         r = run(shell, "%%claude --replay long\nq")

@@ -28,9 +28,7 @@ class Streamed:
         return "".join(f.frozen for f in self.frames) + self.final.frozen
 
 
-def stream(
-    text: str, rng: random.Random, p_render: float = 0.3, max_delta: int = 8
-) -> Streamed:
+def stream(text: str, rng: random.Random, p_render: float = 0.3, max_delta: int = 8) -> Streamed:
     """Feed ``text`` in random deltas, painting after each with probability ``p_render``."""
     sm = StreamingMarkdown()
     frames = []
@@ -188,7 +186,7 @@ def test_hypothesis_random_markup_streams_exact() -> None:
     hypothesis = pytest.importorskip("hypothesis")
     st = pytest.importorskip("hypothesis.strategies")
 
-    alphabet = st.sampled_from(list("ab |-*_`~$#>[]()!:\\\n\n\n123. ") + ["```", "$$", "\\["])
+    alphabet = st.sampled_from([*"ab |-*_`~$#>[]()!:\\\n\n\n123. ", "```", "$$", "\\["])
 
     @hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
     @hypothesis.given(st.lists(alphabet, max_size=60), st.integers(0, 2**32))
@@ -217,7 +215,7 @@ def test_each_frozen_block_is_sent_once_and_never_changes() -> None:
     assert second.frozen == "<p>First paragraph.</p>\n"  # the list waits for "Last\n"
     sm.append(" paragraph.\n")
     end = sm.finish()
-    assert end.tail == "" and end.frozen == "<p>Last paragraph.</p>\n"
+    assert end == Frame("<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n<p>Last paragraph.</p>\n", "")
     pieces = [first.frozen, second.frozen, end.frozen]
     assert "".join(pieces) == render_markdown(text)
     assert sm.text == text

@@ -49,6 +49,8 @@ def test_markdown_streams_progressively_then_turns_static(open_notebook, ui):
 
     # Progressive: several growing states were on screen before the static output.
     states = [norm(t) for t in rec["bodies"] if norm(t)]
+    jumps = [len(a) - common_prefix(a, b) for a, b in zip(states, states[1:])]
+    print(f"{len(states)} live states, {len(set(rec['clocks']))} clock values, max tail change {max(jumps, default=0)}")
     assert len(states) >= 3, f"only {len(states)} live states seen: {states}"
     for a, b in zip(states, states[1:]):
         assert common_prefix(a, b) >= len(a) - TAIL_SLACK, f"live text jumped:\n{a[-300:]}\n---\n{b[-300:]}"
