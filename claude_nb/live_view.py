@@ -41,13 +41,23 @@ class LiveView:
         self.checkpoints = list(CHECKPOINTS)
         self.checkpoint_seq = 0
         self.bytes_sent = 0  # payload bytes of patch messages, for bench/
+        self.extras: list[Any] = []  # set by the Run: their widgets sit beside the answer
+        self.box: Any = None
 
     # View protocol --------------------------------------------------------------------
 
     def start(self) -> None:
         self.widget = LiveWidget()
         self.widget.checkpoint = self._checkpoint()
-        self.handle = display(self.widget, display_id=True)
+        side = [w for w in (x.widget() for x in self.extras) if w is not None]
+        if side:
+            import ipywidgets
+
+            self.widget.layout.flex = "1 1 55%"
+            self.box = ipywidgets.HBox([self.widget, *side], layout=ipywidgets.Layout(width="100%"))
+            self.handle = display(self.box, display_id=True)
+        else:
+            self.handle = display(self.widget, display_id=True)
         self.shown_at = time.perf_counter()
 
     def changed(self, change: Change) -> None:
@@ -75,11 +85,14 @@ class LiveView:
             # nbclient keeps the last state of every widget it saw, closed or not:
             # leave it nothing big to store.
             self.widget.checkpoint = ""
-            layout = getattr(self.widget, "layout", None)
-            self.widget.close()
-            if layout is not None:  # a DOMWidget's Layout is a widget of its own
-                layout.close()
-            self.widget = None
+            for w in (self.widget, self.box):
+                if w is None:
+                    continue
+                layout = getattr(w, "layout", None)
+                w.close()
+                if layout is not None:  # a DOMWidget's Layout is a widget of its own
+                    layout.close()
+            self.widget = self.box = None
 
     def size(self) -> int:
         return sum(len(seg.md.text) for seg in self.layout.segments if isinstance(seg, MarkdownRun))

@@ -45,6 +45,7 @@ from .runner import Run, response_hook
 from .tools import resolve, tool_params
 from .usage import PRICES, PRICES_AS_OF, Price, estimate_cost
 from .views import VIEW_MODES
+from .wire import WireTap
 
 SUBCOMMANDS = (
     "offline",
@@ -189,6 +190,10 @@ class Claude(Magics):
     @argument(
         "--timeout", type=float, metavar="SECONDS", help="Read timeout (seconds without data)."
     )
+    @argument("--events", action="store_true", help="Teaching: live SSE event inspector and timeline.")
+    @argument("--timeline", action="store_true", help="Teaching: a chart of output over time.")
+    @argument("--step", action="store_true", help="Teaching: advance the stream one event per click.")
+    @argument("--record", metavar="FILE", help="Save the raw SSE of this call, with timing, to FILE.")
     @argument(
         "prompt",
         nargs="*",
@@ -253,6 +258,7 @@ class Claude(Magics):
             return self._dry_run(client, request)
 
         view = "quiet" if args.quiet else "plain" if args.plain else self.view
+        extras = _teaching_extras(args)
         run = Run(
             model=opts.model,
             view=view,
@@ -260,8 +266,15 @@ class Claude(Magics):
             max_retries=self.max_retries,
             read_timeout=read_timeout,
             request={k: v for k, v in request.items() if k != "extra_headers"},
+            extras=extras,
+            wire=bool(args.events or args.record or args.step),
         )
         started = time.time()
+        if args.step:
+            from .step import run_stepwise
+
+            # The cell returns at once; the stream advances on clicks while the kernel is idle.
+            return run_stepwise(run, client, request, on_done=lambda r: self._finish(r, args, chat, cell_key, user, started))
         try:
             converse(
                 run,
@@ -276,11 +289,27 @@ class Claude(Magics):
 
             run.end(Outcome.INTERRUPTED)
         result = run.close()
-        result.prompt = text
+        self._finish(result, args, chat, cell_key, user, started, text)
+
+    def _finish(
+        self,
+        result: Result,
+        args: Any,
+        chat: Chat | None,
+        cell_key: str,
+        user: dict[str, Any],
+        started: float,
+        text: str | None = None,
+    ) -> None:
+        """Bind, record, remember: the same after every run, however it ended."""
+        result.prompt = text if text is not None else _user_text(user)
         self._bind(result, args.out)
         self._record(result, started)
         if chat is not None:
             chat.record(cell_key, user, result.to_messages(), result.status)
+        if args.record:
+            saved = save_recording(result, args.record)
+            print(f"claude_nb: recorded {', '.join(str(p) for p in saved)} (replay with --replay FILE)")
         if result.interrupted:
             raise RunInterrupted(_interrupt_error())
         if result.failed and result.error is not None:
@@ -356,7 +385,9 @@ class Claude(Magics):
                 **kwargs,
                 max_retries=self.max_retries,
                 timeout=anthropic.Timeout(read_timeout, connect=10.0),
-                http_client=anthropic.DefaultHttpxClient(event_hooks={"response": [response_hook]}),
+                http_client=anthropic.DefaultHttpxClient(
+                    transport=WireTap(), event_hooks={"response": [response_hook]}
+                ),
             )
             if not offline and not _has_credentials(client):
                 client.close()
@@ -365,7 +396,7 @@ class Claude(Magics):
         return client
 
     def _offline_server(self) -> Any:
-        if self._server is None:
+        if self._server is None or not self._server.running:
             from . import offline
 
             self._server = offline.start(speed=self.offline_speed)
@@ -582,6 +613,43 @@ class Claude(Magics):
             + [f"total est. cost ${cost:.4f}"]
         )
         display({"text/html": table, "text/plain": plain}, raw=True)
+
+
+def _teaching_extras(args: Any) -> list[Any]:
+    """Factories for teaching mode's extras: the event inspector and the timeline chart."""
+    extras: list[Any] = []
+    if args.events:
+        from .inspector import EventInspector
+
+        extras.append(EventInspector)
+    if args.events or args.timeline:
+        from .timeline_chart import TimelineChart
+
+        extras.append(TimelineChart)
+    return extras
+
+
+def save_recording(result: Result, path: str) -> list[str]:
+    """Write each streamed response of the run as a ``.sse`` file with timing comments."""
+    from pathlib import Path
+
+    logs = result.wire or []
+    if not logs:
+        raise UsageError("--record: nothing was streamed, so nothing was recorded.")
+    target = Path(os.path.expanduser(path))
+    saved = []
+    for n, log in enumerate(logs, 1):
+        out = target if n == 1 else target.with_name(f"{target.stem}-turn{n}{target.suffix or '.sse'}")
+        log.save(out)
+        saved.append(str(out))
+    return saved
+
+
+def _user_text(user: dict[str, Any]) -> str:
+    content = user["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
 def _unquote(args: Any) -> Any:

@@ -36,12 +36,19 @@ class Result:
     """What a ``%%claude`` run (or :func:`claude_nb.show`) produced."""
 
     def __init__(
-        self, state: RunState, layout: Layout, request: dict[str, Any] | None = None
+        self,
+        state: RunState,
+        layout: Layout,
+        request: dict[str, Any] | None = None,
+        wire: list[Any] | None = None,
+        extras: list[Any] | None = None,
     ) -> None:
         self._state = state
         self._layout = layout
+        self._extras = extras or []
         self.request = request or {}
         self.prompt: str | None = None
+        self.wire = wire  # WireLogs (raw SSE frames with arrival times) when they were recorded
 
     # The answer -----------------------------------------------------------------------
 
@@ -220,7 +227,7 @@ class Result:
     # Display --------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return static_bundle(self._state, self._layout)
+        return static_bundle(self._state, self._layout, "".join(x.static_html() for x in self._extras))
 
     def __repr__(self) -> str:
         text = self.text

@@ -59,12 +59,22 @@ class Run:
         read_timeout: float | None = None,
         request: dict[str, Any] | None = None,
         view_obj: View | None = None,
+        extras: list[Any] | None = None,
+        wire: bool = False,
     ) -> None:
         self.state = RunState(model=model, offline=offline)
         self.layout = Layout(self.state)
+        # Extras (teaching mode's inspector and timeline) follow the same changes as the
+        # view, paint with it, and add their widget beside it and their HTML to the output.
+        self.extras: list[Any] = []
+        self.wire: list[Any] | None = [] if wire else None  # WireLogs, one per streamed response
         self.view: View | None = (
             view_obj if view_obj is not None else make_view(view, self.state, self.layout)
         )
+        for make in extras or []:
+            self.extras.append(make(self))
+        if self.view is not None and hasattr(self.view, "extras"):
+            self.view.extras = self.extras
         interval = (
             getattr(self.view, "min_interval", 0.05) if isinstance(self.view, DisplayView) else 0.05
         )
@@ -82,6 +92,8 @@ class Run:
     def _paint(self) -> None:
         if self.view is not None:
             self.view.paint()
+            for extra in self.extras:
+                extra.paint()
 
     def _size(self) -> int:
         return self.view.size() if self.view is not None else 0
@@ -92,6 +104,8 @@ class Run:
         self.layout.apply(change)
         if self.view is not None:
             self.view.changed(change)
+        for extra in self.extras:
+            extra.changed(change)
 
     def start(self) -> None:
         if not self.started:
@@ -140,6 +154,7 @@ class Run:
         layout_apply = self.layout.apply
         view_changed = self.view.changed if self.view is not None else None
         poke = self.painter.poke
+        extras = self.extras
         snapshot_of = getattr(stream, "_current_snapshot_or_none", None) or (lambda: None)
         for event in stream:
             t = state.now()
@@ -153,6 +168,8 @@ class Run:
             layout_apply(change)
             if view_changed is not None:
                 view_changed(change)
+            for extra in extras:
+                extra.changed(change)
             poke(urgent=not had_token and state.first_token is not None)
 
     def show_stream(self, stream: Any) -> bool:
@@ -195,9 +212,12 @@ class Run:
             self.closed = True
             if self.view is not None:
                 self.painter.flush()
-                bundle = static_bundle(self.state, self.layout) if self.started else None
+                extra_html = "".join(x.static_html() for x in self.extras)
+                bundle = static_bundle(self.state, self.layout, extra_html) if self.started else None
                 self.view.close(bundle)
-        return Result(self.state, self.layout, self.request)
+            for extra in self.extras:
+                extra.close()
+        return Result(self.state, self.layout, self.request, wire=self.wire, extras=self.extras)
 
 
 class _Borrowed:

@@ -759,6 +759,11 @@ class OfflineServer:
             logger.info("offline Anthropic API listening on %s", self.url)
         return self
 
+    @property
+    def running(self) -> bool:
+        """False once :meth:`stop` was called."""
+        return not self._stopped
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving: close the listening socket and every connection, join threads."""
         if self._stopped:
