@@ -160,7 +160,7 @@ def _field(inner: str, namespace: dict[str, Any]) -> str | None:
     if not _is_reference(tree.body):
         return None
     try:
-        value = eval(compile(tree, "<prompt>", "eval"), namespace)  # noqa: S307 - the user's own notebook
+        value = eval(compile(tree, "<prompt>", "eval"), namespace)  # the user's own notebook
     except NameError as exc:
         name = getattr(exc, "name", None) or source
         raise PromptError(

@@ -73,7 +73,11 @@ class LiveView:
         if self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
             while self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
                 self.checkpoints.pop(0)
-            if self.widget is not None and self.seq != self.checkpoint_seq and self.size() <= CHECKPOINT_MAX_CHARS:
+            if (
+                self.widget is not None
+                and self.seq != self.checkpoint_seq
+                and self.size() <= CHECKPOINT_MAX_CHARS
+            ):
                 self.widget.checkpoint = self._checkpoint()
                 self.checkpoint_seq = self.seq
 

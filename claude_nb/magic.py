@@ -27,7 +27,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default
 
 from .chat import Chat
 from .conversation import converse
-from .errors import MissingKeyError, RunFailed, RunInterrupted, UsageError, NO_KEY_HINT
+from .errors import NO_KEY_HINT, MissingKeyError, RunFailed, RunInterrupted, UsageError
 from .interp import interpolate
 from .request import (
     EFFORTS,
@@ -190,10 +190,16 @@ class Claude(Magics):
     @argument(
         "--timeout", type=float, metavar="SECONDS", help="Read timeout (seconds without data)."
     )
-    @argument("--events", action="store_true", help="Teaching: live SSE event inspector and timeline.")
+    @argument(
+        "--events", action="store_true", help="Teaching: live SSE event inspector and timeline."
+    )
     @argument("--timeline", action="store_true", help="Teaching: a chart of output over time.")
-    @argument("--step", action="store_true", help="Teaching: advance the stream one event per click.")
-    @argument("--record", metavar="FILE", help="Save the raw SSE of this call, with timing, to FILE.")
+    @argument(
+        "--step", action="store_true", help="Teaching: advance the stream one event per click."
+    )
+    @argument(
+        "--record", metavar="FILE", help="Save the raw SSE of this call, with timing, to FILE."
+    )
     @argument(
         "prompt",
         nargs="*",
@@ -227,10 +233,7 @@ class Claude(Magics):
         ns = self.shell.user_ns
         offline = bool(args.offline or args.replay or self.offline)
         opts, tools = self._options(args, ns, offline)
-        if args.no_interp or not self.interpolate:
-            text = prompt
-        else:
-            text = interpolate(prompt, ns)
+        text = prompt if args.no_interp or not self.interpolate else interpolate(prompt, ns)
         attachments = [image_block(s, ns) for s in args.image or []]
         attachments += [document_block(s, ns) for s in args.file or []]
         user = user_message(text, attachments)
@@ -274,7 +277,12 @@ class Claude(Magics):
             from .step import run_stepwise
 
             # The cell returns at once; the stream advances on clicks while the kernel is idle.
-            return run_stepwise(run, client, request, on_done=lambda r: self._finish(r, args, chat, cell_key, user, started))
+            return run_stepwise(
+                run,
+                client,
+                request,
+                on_done=lambda r: self._finish(r, args, chat, cell_key, user, started),
+            )
         try:
             converse(
                 run,
@@ -309,7 +317,9 @@ class Claude(Magics):
             chat.record(cell_key, user, result.to_messages(), result.status)
         if args.record:
             saved = save_recording(result, args.record)
-            print(f"claude_nb: recorded {', '.join(str(p) for p in saved)} (replay with --replay FILE)")
+            print(
+                f"claude_nb: recorded {', '.join(str(p) for p in saved)} (replay with --replay FILE)"
+            )
         if result.interrupted:
             raise RunInterrupted(_interrupt_error())
         if result.failed and result.error is not None:
@@ -639,7 +649,11 @@ def save_recording(result: Result, path: str) -> list[str]:
     target = Path(os.path.expanduser(path))
     saved = []
     for n, log in enumerate(logs, 1):
-        out = target if n == 1 else target.with_name(f"{target.stem}-turn{n}{target.suffix or '.sse'}")
+        out = (
+            target
+            if n == 1
+            else target.with_name(f"{target.stem}-turn{n}{target.suffix or '.sse'}")
+        )
         log.save(out)
         saved.append(str(out))
     return saved

@@ -227,7 +227,9 @@ class Result:
     # Display --------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return static_bundle(self._state, self._layout, "".join(x.static_html() for x in self._extras))
+        return static_bundle(
+            self._state, self._layout, "".join(x.static_html() for x in self._extras)
+        )
 
     def __repr__(self) -> str:
         text = self.text

@@ -213,7 +213,9 @@ class Run:
             if self.view is not None:
                 self.painter.flush()
                 extra_html = "".join(x.static_html() for x in self.extras)
-                bundle = static_bundle(self.state, self.layout, extra_html) if self.started else None
+                bundle = (
+                    static_bundle(self.state, self.layout, extra_html) if self.started else None
+                )
                 self.view.close(bundle)
             for extra in self.extras:
                 extra.close()

@@ -169,7 +169,7 @@ class MarkdownRun(Segment):
             body = self.body_html()
         return (
             f'<div class="cnb-text"{part(pid, "root")}>{body}'
-            f"<div{part(pid, 'src')}>{self._sources_html(0)}</div></div>"
+            f"<div{part(pid, 'src')}>{self._sources_html()}</div></div>"
         )
 
     def ops(self) -> list[Op]:
@@ -188,15 +188,15 @@ class MarkdownRun(Segment):
             out.append(["tail", f"{self.pid}.t", keep, self.tail[keep:]])
             self.sent_tail = self.tail
         if len(self.sources) > self.sources_sent:
-            out.append(["set", f"{self.pid}.src", self._sources_html(0)])
+            out.append(["set", f"{self.pid}.src", self._sources_html()])
             self.sources_sent = len(self.sources)
         return out
 
-    def _sources_html(self, start: int) -> str:
+    def _sources_html(self) -> str:
         if not self.sources:
             return ""
         items = []
-        for n, (title, where) in enumerate(self.sources[start:], start + 1):
+        for title, where in self.sources:
             if where.startswith(("https://", "http://")):
                 link = (
                     f'<a href="{esc(where)}" target="_blank" rel="noopener noreferrer nofollow">'

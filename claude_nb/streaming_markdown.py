@@ -18,6 +18,9 @@ the blocks that can no longer change out of every parse:
   depends on the next one is held back, inline syntax is closed optimistically, half
   links show only their text, and an open code fence is highlighted line by line.
   The aim is that nothing the reader sees later vanishes (see :mod:`claude_nb.visible`).
+- A long open code fence, table or list would still be re-parsed on every paint, so
+  while each new line provably continues it (a fast path), only the new end is parsed
+  and the finished rows/items/lines are reused. Fast paths never freeze anything.
 """
 
 from __future__ import annotations

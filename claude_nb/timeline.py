@@ -104,7 +104,7 @@ class Timeline:
     def counts(self) -> dict[str, int]:
         """Number of events per type; deltas are counted per delta type."""
         out: dict[str, int] = {}
-        for code, delta in zip(self.type, self.delta):
+        for code, delta in zip(self.type, self.delta, strict=True):
             name = self._names[delta] if delta else self._names[code]
             out[name] = out.get(name, 0) + 1
         return out

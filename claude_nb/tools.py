@@ -123,7 +123,9 @@ def run_call(
     if confirm:
         args = json.dumps(use.input, ensure_ascii=False, default=str)
         try:
-            answer = (ask or builtins.input)(f"Claude wants to run {use.name}({args}). Run it? [y/N] ")
+            answer = (ask or builtins.input)(
+                f"Claude wants to run {use.name}({args}). Run it? [y/N] "
+            )
         except (OSError, EOFError, RuntimeError) as exc:  # no stdin (e.g. a headless run)
             return _fail(run, f"Not run: --confirm could not ask the user ({exc}).", "declined")
         if answer.strip().lower() not in ("y", "yes"):

@@ -16,15 +16,57 @@ Batches carry a sequence number. Custom messages sent before the browser has loa
 widget's code are lost, so the kernel also refreshes a ``checkpoint`` trait (the whole
 view) a few times early in the stream; a view that sees a gap rebuilds from it. All
 HTML comes from our renderers, which escape model output.
+
+A custom message reaches only the listeners registered when it arrives, and a view can
+be created long after its model: the output area renders late on a busy page, or the
+user opens "Create New View for Cell Output". So the model itself (anywidget's
+``initialize``, which runs once per model, before any view) keeps every batch since the
+last checkpoint; a new view restores the checkpoint and replays that log, then follows
+along. Without it, a late view saw a gap it could never close (checkpoints stop after
+the first second) and froze on an early, often empty, state until the answer ended.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import anywidget
 import traitlets
 
 ESM = r"""
 const MATH = ".cnb-math, .cnb-math-display";
+
+// Per model (keyed by its _cnb_key trait): the batches received since the last checkpoint,
+// when that checkpoint arrived, and the views to forward new batches to.
+const stores = new Map();
+
+function initialize({ model }) {
+  const key = model.get("_cnb_key");
+  const store = { log: [], views: new Set(), checkpointAt: performance.now() };
+  stores.set(key, store);
+  const onMessage = (msg) => {
+    if (!msg || msg.cnb !== 1) return;
+    const entry = { msg, at: performance.now() };
+    store.log.push(entry);
+    for (const view of store.views) view(entry);
+  };
+  const onCheckpoint = () => {
+    store.checkpointAt = performance.now();
+    const raw = model.get("checkpoint");
+    let seq = Infinity;  // "" (the run ended): nothing left to replay
+    if (raw) {
+      try { seq = JSON.parse(raw).seq; } catch (e) { return; }
+    }
+    store.log = store.log.filter((entry) => entry.msg.seq > seq);
+  };
+  model.on("msg:custom", onMessage);
+  model.on("change:checkpoint", onCheckpoint);
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:checkpoint", onCheckpoint);
+    if (stores.get(key) === store) stores.delete(key);
+  };
+}
 
 function typesetterOf(model) {
   try {
@@ -47,6 +89,7 @@ function render({ model, el }) {
   el.classList.add("cnb-host");
   el.appendChild(root);
   const tails = new Map();
+  const store = stores.get(model.get("_cnb_key"));
   const typesetter = typesetterOf(model);
   let applied = -1;
   let gapped = false;
@@ -71,17 +114,18 @@ function render({ model, el }) {
     c.textContent = fmtSecs(s);
   }
 
-  function setClock(secs, running) {
+  // ``at``: when the kernel's reading arrived (a replayed one is older than now).
+  function setClock(secs, running, at) {
     clockSecs = secs;
-    clockBase = running ? performance.now() : null;
+    clockBase = running ? at : null;
     if (running && !timer) timer = setInterval(paintClock, 100);
     if (!running && timer) { clearInterval(timer); timer = null; }
     paintClock();
   }
 
-  function apply(op) {
+  function apply(op, at) {
     const kind = op[0];
-    if (kind === "clock") { setClock(op[1], op[2]); return; }
+    if (kind === "clock") { setClock(op[1], op[2], at); return; }
     const target = find(op[1]);
     if (!target) return;
     if (kind === "add") {
@@ -118,29 +162,37 @@ function render({ model, el }) {
     applied = cp.seq;
     gapped = false;
     typeset(root);
-    setClock(cp.clock[0], cp.clock[1]);
+    setClock(cp.clock[0], cp.clock[1], store ? store.checkpointAt : performance.now());
   }
 
-  function onMessage(msg) {
+  function onEntry({ msg, at }) {
     if (!msg || msg.cnb !== 1 || msg.seq <= applied) return;
     if (msg.seq !== applied + 1) { gapped = true; return; }
     for (const op of msg.ops) {
-      try { apply(op); } catch (e) { console.warn("claude_nb: patch failed", op[0], e); }
+      try { apply(op, at); } catch (e) { console.warn("claude_nb: patch failed", op[0], e); }
     }
     applied = msg.seq;
   }
 
+  // No store: a front-end that did not call initialize(); follow from now on.
+  const onMessage = (msg) => onEntry({ msg, at: performance.now() });
   restore();
   model.on("change:checkpoint", restore);
-  model.on("msg:custom", onMessage);
+  if (store) {
+    for (const entry of store.log) onEntry(entry);
+    store.views.add(onEntry);
+  } else {
+    model.on("msg:custom", onMessage);
+  }
   return () => {
     model.off("change:checkpoint", restore);
-    model.off("msg:custom", onMessage);
+    if (store) store.views.delete(onEntry);
+    else model.off("msg:custom", onMessage);
     if (timer) clearInterval(timer);
   };
 }
 
-export default { render };
+export default { initialize, render };
 """
 
 CSS = r"""
@@ -161,6 +213,12 @@ class LiveWidget(anywidget.AnyWidget):
     _esm = ESM
     _css = CSS
     checkpoint = traitlets.Unicode("").tag(sync=True)
+    # Names this model's message log in the browser (see the module docstring).
+    _cnb_key = traitlets.Unicode().tag(sync=True)
+
+    @traitlets.default("_cnb_key")
+    def _default_cnb_key(self) -> str:
+        return uuid.uuid4().hex
 
     def __repr__(self) -> str:  # the stale text/plain a saved notebook would keep
         return "claude_nb live view (static output replaces it when the answer ends)"

@@ -55,7 +55,9 @@ class WireLog:
             self._raw.append(line)
             sse = self._decoder.decode(line.rstrip("\r\n"))
             if sse is not None:
-                self.frames.append(WireFrame(t, sse.event or "message", sse.data, "".join(self._raw)))
+                self.frames.append(
+                    WireFrame(t, sse.event or "message", sse.data, "".join(self._raw))
+                )
                 self._raw = []
 
     def recording(self, t0: float | None = None) -> str:

@@ -65,14 +65,18 @@ def value(kc: Any, expr: str) -> Any:
 def message_bytes(msg: dict[str, Any]) -> int:
     """Size of a message as the kernel serialises it (header, parent, metadata, content)."""
     parts = (msg["header"], msg["parent_header"], msg["metadata"], msg["content"])
-    return sum(len(json.dumps(p, default=str)) for p in parts) + sum(len(b) for b in msg.get("buffers", []))
+    return sum(len(json.dumps(p, default=str)) for p in parts) + sum(
+        len(b) for b in msg.get("buffers", [])
+    )
 
 
 # A minimal DOM, to apply the live widget's patch ops the way its JavaScript does --------
 
 
 class Node:
-    def __init__(self, tag: str | None, attrs: dict[str, str] | None = None, text: str = "") -> None:
+    def __init__(
+        self, tag: str | None, attrs: dict[str, str] | None = None, text: str = ""
+    ) -> None:
         self.tag, self.attrs, self.text = tag, attrs or {}, text
         self.children: list[Node] = []
 

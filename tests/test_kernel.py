@@ -9,12 +9,11 @@ import threading
 import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
+from kernel_utils import execute, parse, replay_widget, value
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from claude_nb.visible import visible_text
-
-from kernel_utils import execute, parse, replay_widget, value
 
 pytestmark = pytest.mark.kernel
 
@@ -55,7 +54,9 @@ def squash(text):
     return re.sub(r"\s+", " ", text).strip()
 
 
-@pytest.mark.parametrize("name", ["markdown", "thinking", "web_search", "tool_use", "unknown_block"])
+@pytest.mark.parametrize(
+    "name", ["markdown", "thinking", "web_search", "tool_use", "unknown_block"]
+)
 def test_the_live_view_ends_where_the_static_output_starts(kernel, name):
     """Replaying the widget's patches gives the same visible body as the saved output."""
     _, kc = kernel
@@ -94,7 +95,11 @@ def test_interrupt_in_a_real_kernel(kernel):
     seen = threading.Event()
 
     def on_message(msg):
-        if msg["msg_type"] == "comm_msg" and '"tail"' in json.dumps(msg["content"]) and not seen.is_set():
+        if (
+            msg["msg_type"] == "comm_msg"
+            and '"tail"' in json.dumps(msg["content"])
+            and not seen.is_set()
+        ):
             seen.set()  # text is on screen: stop the kernel a moment later
             threading.Timer(0.3, km.interrupt_kernel).start()
 
@@ -178,3 +183,34 @@ def test_an_executed_notebook_keeps_static_answers_only(tmp_path):
     assert "Finding outliers in a sales table" in text
     assert "Copy-on-Write is now the default" in text
     assert "median" in text
+
+
+def test_the_key_never_reaches_the_saved_notebook(tmp_path, monkeypatch):
+    """A real key in the environment, requests really sent with it, and a notebook saved."""
+    from claude_nb import offline
+
+    secret = "sk-ant-api03-NEVER-IN-THE-NOTEBOOK-42"
+    with offline.start(speed=0) as srv:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
+        nb = nbformat.v4.new_notebook()
+        cells = [
+            "%load_ext claude_nb",
+            "%%claude --chat c\nhello",
+            "%%claude --dry-run\nhello",
+            "%claude usage",
+            "_claude",
+            "%%claude --max-tokens 5\nhello",
+            "%%claude --bogus\nq",
+        ]
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        nb.cells[6].metadata["tags"] = ["raises-exception"]
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        paths = [r.path for r in srv.requests]
+        assert paths.count("/v1/messages") == 2 and paths.count("/v1/messages/count_tokens") == 1
+        assert all(
+            "redacted" in str(r.headers).lower() for r in srv.requests if r.path == "/v1/messages"
+        )
+    path = tmp_path / "keyed.ipynb"
+    nbformat.write(nb, path)
+    assert secret not in path.read_text()

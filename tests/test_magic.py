@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
-import base64
-import io
 import threading
 
 import pytest
@@ -60,7 +59,9 @@ def test_a_cell_streams_and_binds_the_result(shell, server, capsys):
     assert ns["_claude_usage"] is ns["_claude"].message.usage
     assert ns["_claude"].text.splitlines()[0] in out
     assert "[OFFLINE]" in out
-    assert last_body(server)["messages"] == [{"role": "user", "content": "How do I find outliers?\n"}]
+    assert last_body(server)["messages"] == [
+        {"role": "user", "content": "How do I find outliers?\n"}
+    ]
 
 
 def test_line_form(shell, server):
@@ -205,7 +206,9 @@ def test_chat_keeps_turns_and_rerun_replaces(shell, server):
     # thinking blocks go back unchanged, signature included
     first_reply = body["messages"][1]["content"]
     assert first_reply[0]["type"] == "thinking" and first_reply[0]["signature"]
-    run(shell, "%%claude --chat t\nsecond question, edited", cell_id="cell-B")  # the same cell, re-run
+    run(
+        shell, "%%claude --chat t\nsecond question, edited", cell_id="cell-B"
+    )  # the same cell, re-run
     chat = m.chats["t"]
     assert len(chat) == 2
     assert chat.turns[1].user["content"] == "second question, edited\n"
@@ -297,7 +300,10 @@ def test_the_key_never_appears_in_any_output(shell, server, monkeypatch, capsys)
     for text in texts:
         assert SECRET not in text
     # ...while the server really did receive it
-    assert any("REDACTED" in str(r.headers) or "redacted" in str(r.headers).lower() for r in server.requests)
+    assert any(
+        "REDACTED" in str(r.headers) or "redacted" in str(r.headers).lower()
+        for r in server.requests
+    )
 
 
 def test_tools_run_only_when_registered(shell, server):
@@ -311,8 +317,10 @@ def test_tools_run_only_when_registered(shell, server):
     assert run(shell, "%%claude --tools total_sales\nNorth sales?").success
     res = shell.user_ns["_claude"]
     (call,) = res.tool_calls
-    assert call.name == "total_sales" and call.input == {"region": "north"} and call.result == "10.5"
-    assert len(res.messages) == 2 and res.text.endswith("\n") or res.text
+    assert (
+        call.name == "total_sales" and call.input == {"region": "north"} and call.result == "10.5"
+    )
+    assert len(res.messages) == 2 and res.text
     tools = last_body(server)["tools"]
     assert tools[0]["name"] == "total_sales"
     assert tools[0]["input_schema"]["properties"]["region"]["enum"] == ["north", "south"]

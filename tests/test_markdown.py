@@ -331,3 +331,31 @@ def test_attributes_never_carry_raw_quotes_from_the_model() -> None:
     for value in re.findall(r'="([^"]*)"', html):
         assert '"' not in value
     assert "%22q%22" in html and "&quot;" in html
+
+
+# --- the sample generator -----------------------------------------------------------------
+
+
+def test_llm_markdown_is_deterministic_sized_and_covers_every_feature() -> None:
+    text = llm_markdown(30_000, seed=4)
+    assert text == llm_markdown(30_000, seed=4) != llm_markdown(30_000, seed=5)
+    assert 30_000 <= len(text.encode()) < 34_000
+    html = render_markdown(text)
+    for needle in [
+        "<h2>",
+        "<strong>",
+        "<em>",
+        "<code>",
+        "<a href=",
+        "<ul>",
+        "<ol>",
+        "<table>",
+        "<blockquote>",
+        'data-lang="python"',
+        'data-lang="sql"',
+        'data-lang="json"',
+        "cnb-math mathjax_process",
+        "cnb-math-display mathjax_process",
+        "$5 and $10",
+    ]:
+        assert needle in html, needle

@@ -80,7 +80,9 @@ def test_result_fields_for_a_thinking_answer(offline_client):
     assert "cnb-thinking" in html_out and "Thought for" in html_out
     df = r.events_df()
     counts = df["delta_type"].value_counts().to_dict()
-    assert counts["thinking_delta"] > 1 and counts["text_delta"] > 1 and counts["signature_delta"] == 1
+    assert (
+        counts["thinking_delta"] > 1 and counts["text_delta"] > 1 and counts["signature_delta"] == 1
+    )
     assert list(df["t"]) == sorted(df["t"])
 
 
@@ -141,7 +143,9 @@ def test_xss_payloads_are_inert_in_every_representation(offline_client):
 
 
 def drop_or_stall(offline_server, spec, **client_kw):
-    client = anthropic.Anthropic(base_url=offline_server.url, api_key="k", max_retries=0, **client_kw)
+    client = anthropic.Anthropic(
+        base_url=offline_server.url, api_key="k", max_retries=0, **client_kw
+    )
     try:
         with stream(client, "markdown", headers={"x-claude-nb-fault": spec}) as s:
             return claude_nb.show(s, view="quiet")

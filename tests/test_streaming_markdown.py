@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
-from claude_nb.markdown import MD, render_markdown
+from claude_nb.markdown import create_markdown, render_markdown
 from claude_nb.samples import llm_markdown
 from claude_nb.streaming_markdown import Frame, StreamingMarkdown, repair_inline
 from claude_nb.visible import FlickerMeter, visible_text
@@ -234,8 +235,8 @@ def test_a_table_after_a_paragraph_waits_for_its_delimiter_row() -> None:
     sm.append("text\n| a | b |\n|---|---")
     assert sm.render().frozen == ""  # "|---|---|---" would make it all one paragraph
     sm.append("|---|\nx\n")
-    sm.finish()
-    assert "".join(sm._frozen_html) == render_markdown(sm.text)
+    assert sm.finish().frozen == render_markdown(sm.text)
+    assert "<table>" not in render_markdown(sm.text)
 
 
 def test_finish_after_finish_and_append_after_finish() -> None:
@@ -250,12 +251,13 @@ def test_finish_after_finish_and_append_after_finish() -> None:
 
 def test_line_endings_split_across_deltas() -> None:
     sm = StreamingMarkdown()
+    frozen = []
     for delta in ["a\r", "\nb\r", "\r", "c\r"]:
         sm.append(delta)
-        sm.render()
-    final = sm.finish()
+        frozen.append(sm.render().frozen)
+    frozen.append(sm.finish().frozen)
     assert sm.text == "a\nb\n\nc\n"
-    assert final.frozen and "".join(sm._frozen_html) == render_markdown("a\r\nb\r\rc\r")
+    assert "".join(frozen) == render_markdown("a\r\nb\r\rc\r")
 
 
 # --- references ---------------------------------------------------------------------------
@@ -387,27 +389,25 @@ def test_flicker_on_a_realistic_answer_is_under_one_percent() -> None:
 # --- cost: O(n) over the whole answer, measured in characters parsed (not time) ----------
 
 
-class _CountingMarkdown(MarkdownIt):
-    """The shared parser's configuration, counting the characters it parses."""
-
-    def __init__(self) -> None:
-        self.__dict__.update(MD.__dict__)
-        self.parsed = 0
-
-    def parse(self, src: str, env: object = None) -> list:  # type: ignore[override]
-        self.parsed += len(src)
-        return MD.__class__.parse(self, src, env)  # type: ignore[arg-type]
-
-
 def _parsed_per_char(text: str) -> float:
-    md = _CountingMarkdown()
+    """Characters markdown-it parsed per character of ``text``, painting every 5 deltas."""
+    md = create_markdown()
+    parse = md.parse
+    parsed = 0
+
+    def counting_parse(src: str, env: dict[str, Any] | None = None) -> list[Token]:
+        nonlocal parsed
+        parsed += len(src)
+        return parse(src, env)
+
+    md.parse = counting_parse  # type: ignore[method-assign]
     sm = StreamingMarkdown(md)
     for i in range(0, len(text), 4):
         sm.append(text[i : i + 4])
         if i % 20 == 0:
             sm.render()
     sm.finish()
-    return md.parsed / len(text)
+    return parsed / len(text)
 
 
 @pytest.mark.parametrize(
@@ -436,8 +436,7 @@ def test_long_open_blocks_still_end_exact_and_show_their_rows() -> None:
         assert not meter.frame(frame.frozen, frame.tail)
     assert visible_text(sm.render().tail).endswith("48 48 49 49")
     sm.append("\nEnd.\n")
-    sm.finish()
-    assert "".join(sm._frozen_html) == render_markdown(table + "\nEnd.\n")
+    assert sm.finish().frozen == render_markdown(table + "\nEnd.\n")  # nothing froze before
 
 
 # --- the flicker metric -------------------------------------------------------------------

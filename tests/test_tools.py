@@ -82,7 +82,13 @@ def test_two_parallel_calls_run_and_both_results_go_back(shell, server):
     roles = [m["role"] for m in chat.messages()]
     assert roles == ["user", "assistant", "user", "assistant"]
     assert run(shell, "%%claude --chat tools\nAnd south?").success
-    assert [m["role"] for m in posts(server)[-1]["messages"]] == ["user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in posts(server)[-1]["messages"]] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
 
 
 def test_a_tool_that_raises_sends_an_error_result_and_the_loop_goes_on(shell, server):
@@ -94,7 +100,9 @@ def test_a_tool_that_raises_sends_an_error_result_and_the_loop_goes_on(shell, se
     assert run(shell, "%%claude --tools flaky\nTry it").success
     r = shell.user_ns["_claude"]
     (call,) = r.tool_calls
-    assert call.is_error and call.result == "RuntimeError: database is down" and call.status == "error"
+    assert (
+        call.is_error and call.result == "RuntimeError: database is down" and call.status == "error"
+    )
     result_block = posts(server)[1]["messages"][-1]["content"][0]
     assert result_block["is_error"] is True
     assert r.status == "complete" and "failed" in r.text
