@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import anthropic
 import pytest
@@ -30,3 +34,42 @@ def offline_client(offline_server: offline.OfflineServer) -> Iterator[anthropic.
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def shell() -> Iterator[Any]:
+    """A real IPython shell with the extension loaded, plain-text view, offline at speed 0."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    sh.run_cell("%load_ext claude_nb", store_history=False)
+    sh.run_cell("%config Claude.view = 'plain'", store_history=False)
+    sh.run_cell("%claude offline --speed 0", store_history=False)
+    yield sh
+    sh.find_magic("claude").__self__._server.stop()
+
+
+@pytest.fixture
+def server(shell: Any) -> offline.OfflineServer:
+    """The shell's offline server, at speed 0, with an empty request log."""
+    srv = shell.find_magic("claude").__self__._server
+    srv.speed = 0
+    srv.faults = None
+    srv.clear_requests()
+    return srv
+
+
+@pytest.fixture
+def interrupt_after() -> Iterator[Callable[[float], None]]:
+    """Press the stop button after a delay: SIGINT to this process, as the kernel does
+    (it also wakes a blocking sleep or read, unlike ``_thread.interrupt_main``)."""
+    timers: list[threading.Timer] = []
+
+    def schedule(seconds: float) -> None:
+        timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+        timers.append(timer)
+        timer.start()
+
+    yield schedule
+    for timer in timers:
+        timer.cancel()

@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import threading
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 SECRET = "sk-ant-api03-SECRET-never-show-me-0123456789"
 
 
-def interrupt():
-    """What the kernel's stop button does: SIGINT to the process (wakes a blocked sleep too)."""
-    os.kill(os.getpid(), signal.SIGINT)
-
-
-@pytest.fixture(scope="module")
-def shell():
-    sh = InteractiveShell.instance()
-    sh.run_cell("%load_ext claude_nb", store_history=False)
-    sh.run_cell("%config Claude.view = 'plain'", store_history=False)
-    sh.run_cell("%claude offline --speed 0", store_history=False)
-    yield sh
-    magics(sh)._server.stop()
-
-
 def magics(sh):
     return sh.find_magic("claude").__self__
-
-
-@pytest.fixture
-def server(shell):
-    srv = magics(shell)._server
-    srv.speed = 0
-    srv.clear_requests()
-    return srv
 
 
 def run(shell, source, cell_id=None):
@@ -176,14 +149,12 @@ def test_http_errors_after_retries(shell, server, capsys):
     assert len([x for x in server.requests if x.path == "/v1/messages"]) == 3
 
 
-def test_interrupt_stops_at_once_and_keeps_the_partial_answer(shell, server, capsys):
+def test_interrupt_stops_at_once_and_keeps_the_partial_answer(
+    shell, server, capsys, interrupt_after
+):
     server.speed = 1
-    timer = threading.Timer(1.0, interrupt)
-    timer.start()
-    try:
-        r = run(shell, "%%claude --replay long\nq")
-    finally:
-        timer.cancel()
+    interrupt_after(1.0)
+    r = run(shell, "%%claude --replay long\nq")
     assert not r.success and isinstance(r.error_in_exec, KeyboardInterrupt)
     res = shell.user_ns["_claude"]
     assert res.interrupted and res.text

@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 from typing import Literal
 
-import pytest
-from IPython.core.interactiveshell import InteractiveShell
-
 import claude_nb
 from claude_nb.tools import REGISTRY, to_tool_content
-
-
-def interrupt():
-    """What the kernel's stop button does: SIGINT to the process (wakes a blocked sleep too)."""
-    os.kill(os.getpid(), signal.SIGINT)
-
-
-@pytest.fixture(scope="module")
-def shell():
-    sh = InteractiveShell.instance()
-    sh.run_cell("%load_ext claude_nb", store_history=False)
-    sh.run_cell("%config Claude.view = 'plain'", store_history=False)
-    sh.run_cell("%claude offline --speed 0", store_history=False)
-    yield sh
-
-
-@pytest.fixture
-def server(shell):
-    srv = shell.find_magic("claude").__self__._server
-    srv.speed = 0
-    srv.clear_requests()
-    return srv
 
 
 def run(shell, source):
@@ -158,20 +130,16 @@ def test_max_turns_reached(shell, server):
     assert "maximum number of tool turns" in res._repr_mimebundle_()["text/plain"]
 
 
-def test_interrupt_while_a_tool_runs(shell, server):
+def test_interrupt_while_a_tool_runs(shell, server, interrupt_after):
     def slow(region: str) -> str:
         """Takes a while."""
         time.sleep(30)
         return "done"
 
     define(shell, slow=slow)
-    timer = threading.Timer(0.5, interrupt)
-    timer.start()
+    interrupt_after(0.5)
     started = time.monotonic()
-    try:
-        r = run(shell, "%%claude --tools slow --chat slowchat --new\nGo")
-    finally:
-        timer.cancel()
+    r = run(shell, "%%claude --tools slow --chat slowchat --new\nGo")
     assert time.monotonic() - started < 10
     assert not r.success and isinstance(r.error_in_exec, KeyboardInterrupt)
     res = shell.user_ns["_claude"]
