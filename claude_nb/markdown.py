@@ -205,6 +205,17 @@ def _after_block_hook(state: StateCore) -> None:
 # --- render rules -----------------------------------------------------------------------
 
 
+def _render_cell_open(
+    self: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """Table cells without an alignment read left-aligned (Jupyter's CSS right-aligns
+    every cell for DataFrames, which makes prose tables hard to read)."""
+    token = tokens[idx]
+    if token.attrGet("style") is None:
+        token.attrSet("style", "text-align:left")
+    return self.renderToken(tokens, idx, options, env)  # type: ignore[attr-defined]
+
+
 def _render_fence(
     self: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
@@ -293,6 +304,8 @@ def create_markdown() -> MarkdownIt:
     md.core.ruler.after("block", "cnb_after_block", _after_block_hook)
     md.core.ruler.push("cnb_links", _secure_links)
     md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("th_open", _render_cell_open)
+    md.add_render_rule("td_open", _render_cell_open)
     md.add_render_rule("code_block", _render_code_block)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("math_inline", _render_math_inline)
