@@ -63,8 +63,13 @@ def footer_lines(state: RunState) -> list[tuple[str, str]]:
         if words:
             lines.append((words, "warn" if reason in ("max_tokens", "refusal") else "info"))
     u = state.usage()
+    out = (
+        f"~{fmt_int(state.streamed_tokens_estimate())} (estimated: the stream ended early)"
+        if state.output_estimated
+        else fmt_int(u["output_tokens"])
+    )
     tokens = (
-        f"in {fmt_int(u['input_tokens'])} · out {fmt_int(u['output_tokens'])}"
+        f"in {fmt_int(u['input_tokens'])} · out {out}"
         f" · cache read {fmt_int(u['cache_read_input_tokens'])}"
         f" · cache write {fmt_int(u['cache_creation_input_tokens'])}"
     )
@@ -78,7 +83,7 @@ def footer_lines(state: RunState) -> list[tuple[str, str]]:
     tps = state.tokens_per_second
     timing = (
         f"time to first token {fmt_secs(state.ttft)}"
-        f" · {f'{tps:,.0f} tokens/s' if tps else '– tokens/s'}"
+        f" · {('~' if state.output_estimated else '') + f'{tps:,.0f} tokens/s' if tps else '– tokens/s'}"
         f" · total {fmt_secs(state.elapsed)}"
     )
     lines.append((timing, "info"))

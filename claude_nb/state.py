@@ -170,13 +170,32 @@ class RunState:
 
     @property
     def tokens_per_second(self) -> float | None:
-        """Output tokens per second of streaming (first token to end), over all turns."""
+        """Output tokens per second of streaming (first token to end), over all turns.
+
+        When the last turn ended early (no final usage), output is estimated from the
+        characters streamed (~4 per token): see :attr:`output_estimated`.
+        """
         if self.first_token is None:
             return None
         end = self.ended if self.ended is not None else self.now()
         span = end - self.first_token
-        out = self.usage().get("output_tokens", 0)
+        out = (
+            self.streamed_tokens_estimate()
+            if self.output_estimated
+            else self.usage()["output_tokens"]
+        )
         return out / span if span > 0 and out else None
+
+    @property
+    def output_estimated(self) -> bool:
+        """True when the API's final output count never arrived (interrupted, failed)."""
+        return (
+            bool(self.turns) and self.turns[-1].message is not None and not self.turns[-1].complete
+        )
+
+    def streamed_tokens_estimate(self) -> int:
+        """Output tokens estimated from the characters streamed (about 4 per token)."""
+        return round(sum(self.timeline.size) / 4)
 
 
 def begin_turn(state: RunState) -> Change:
