@@ -42,6 +42,7 @@ from .request import (
 )
 from .result import Result
 from .runner import Run, response_hook
+from .state import Outcome, RunError
 from .tools import resolve, tool_params
 from .usage import PRICES, PRICES_AS_OF, Price, estimate_cost
 from .views import VIEW_MODES
@@ -179,6 +180,11 @@ class Claude(Magics):
         help="Offline pace: 1 normal, 0.1 ten times slower, 0 instant.",
     )
     @argument(
+        "--fault",
+        metavar="SPEC",
+        help="Offline: inject a failure, e.g. drop_after=20 or error_after=5 (see offline.faults).",
+    )
+    @argument(
         "--image", action="append", metavar="PATH_OR_VAR", help="Attach an image (repeatable)."
     )
     @argument(
@@ -260,6 +266,9 @@ class Claude(Magics):
         if args.dry_run:
             return self._dry_run(client, request)
 
+        from .step import close_active
+
+        close_active()  # a --step stream left open is abandoned by the next request
         view = "quiet" if args.quiet else "plain" if args.plain else self.view
         extras = _teaching_extras(args)
         run = Run(
@@ -293,9 +302,16 @@ class Claude(Magics):
                 confirm=args.confirm,
             )
         except KeyboardInterrupt:  # between turns or while painting: still a clean stop
-            from .state import Outcome
-
             run.end(Outcome.INTERRUPTED)
+        except Exception as exc:  # a bug of ours (or a tool hook's): still close, bind, show
+            run.end(
+                Outcome.ERROR,
+                RunError(
+                    "internal_error",
+                    f"claude_nb failed: {type(exc).__name__}: {exc}.",
+                    "The partial answer is kept; please report this with `%claude config`.",
+                ),
+            )
         result = run.close()
         self._finish(result, args, chat, cell_key, user, started, text)
 
@@ -335,9 +351,9 @@ class Claude(Magics):
             )
         if args.speed is not None and args.speed < 0:
             raise UsageError("--speed must be 0 (instant) or more.")
-        if (args.replay or args.speed is not None) and not (offline or self._server):
+        if (args.replay or args.speed is not None or args.fault) and not (offline or self._server):
             raise UsageError(
-                "--replay and --speed drive the offline server: add --offline or run %claude offline."
+                "--replay, --speed and --fault drive the offline server: add --offline or run %claude offline."
             )
         system = args.system if args.system is not None else self.system or None
         if system and system.isidentifier() and system in ns:
@@ -361,6 +377,8 @@ class Claude(Magics):
             )
         if args.speed is not None:
             headers["x-claude-nb-speed"] = repr(args.speed)
+        if args.fault:
+            headers["x-claude-nb-fault"] = args.fault
         opts = Options(
             model=args.model or self.model,
             max_tokens=max_tokens,

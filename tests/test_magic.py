@@ -295,3 +295,18 @@ def test_tools_run_only_when_registered(shell, server):
     tools = last_body(server)["tools"]
     assert tools[0]["name"] == "total_sales"
     assert tools[0]["input_schema"]["properties"]["region"]["enum"] == ["north", "south"]
+
+
+def test_an_internal_error_still_closes_binds_and_says_so(shell, server, capsys, monkeypatch):
+    import claude_nb.runner
+
+    def boom(*args, **kwargs):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(claude_nb.runner, "apply_event", boom)
+    r = run(shell, "%%claude\nq")
+    assert not r.success
+    text = "".join(capsys.readouterr())
+    assert "claude_nb failed: KeyError" in text and "Traceback" not in text
+    assert shell.user_ns["_claude"].status == "error"
+    assert shell.user_ns["_claude"].error.kind == "internal_error"

@@ -22,6 +22,7 @@ from jupyter_harness import (
     NotebookPage,
 )
 
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
@@ -41,7 +42,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def jupyter_server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+def jupyter_server(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "browser-jupyter-server.log"
     log.unlink(missing_ok=True)
@@ -101,6 +104,7 @@ def open_notebook(
                 print(f"no failure screenshot: {exc}")
             print(f"--- page errors ({nbp.path}):", *nbp.page_errors, sep="\n")
             print("--- server log tail:\n" + jupyter_server.log_tail())
+        print(f"{nbp.ui} {nbp.path}: " + ", ".join(f"{k} {v:.1f}s" for k, v in nbp.timings))
         problems += nbp.our_errors()
         context.close()
         jupyter_server.shutdown(nbp.path)

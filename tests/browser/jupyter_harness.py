@@ -65,6 +65,9 @@ USER_SETTINGS = {
     },
 }
 
+# Prebuilt labextensions the live view needs; they are found through sys.prefix.
+REQUIRED_LABEXTENSIONS = ("anywidget", "@jupyter-widgets/jupyterlab-manager")
+
 # Environment variables of the developer that must not reach the server or kernels.
 _SCRUB = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "JUPYTER_PATH")
 
@@ -102,7 +105,11 @@ class JupyterServer:
         }
         for d in [*dirs.values(), self.root]:
             d.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("CLAUDE_NB_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _SCRUB and not k.startswith("CLAUDE_NB_")
+        }
         env.update({k: str(v) for k, v in dirs.items()})
         env.update(
             {
@@ -174,6 +181,7 @@ class JupyterServer:
                     break
                 try:
                     self.api("GET", "/api/status")
+                    self._check_page_config()
                     return
                 except (OSError, urllib.error.URLError) as exc:
                     last_error = str(exc)
@@ -182,6 +190,27 @@ class JupyterServer:
                 last_error = f"server not answering after {timeout:.0f} s ({last_error})"
             self.stop()
         raise RuntimeError(f"could not start jupyter lab: {last_error}\n{self.log_tail()}")
+
+    def _check_page_config(self) -> None:
+        """Fail early and clearly if the widget labextensions or the news switch are missing."""
+        req = urllib.request.Request(
+            self.base_url + "/lab", headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            page = resp.read().decode()
+        m = re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+        )
+        config = json.loads(m.group(1)) if m else {}
+        found = {e.get("name") for e in config.get("federated_extensions", [])}
+        missing = set(REQUIRED_LABEXTENSIONS) - found
+        if missing:
+            raise RuntimeError(
+                f"labextensions {sorted(missing)} not found (found {sorted(found)}); they ship in"
+                f" {sys.prefix}/share/jupyter/labextensions"
+            )
+        if not set(DISABLED_PLUGINS) <= set(config.get("disabledExtensions", [])):
+            raise RuntimeError(f"page_config.json not applied: {config.get('disabledExtensions')}")
 
     def stop(self) -> None:
         """Shut kernels down, stop the server's process group, then kill any leftover child."""
@@ -342,6 +371,7 @@ class NotebookPage:
         self.kernel_id: str | None = None
         self.page_errors: list[str] = []
         self.console: list[str] = []
+        self.timings: list[tuple[str, float]] = []  # (step, seconds), printed by the fixture
         page.on("pageerror", lambda e: self.page_errors.append(f"{e.name}: {e.message}\n{e.stack}"))
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
 
@@ -356,9 +386,12 @@ class NotebookPage:
         return self.server.url(f"/notebooks/{quoted}")
 
     def open(self) -> NotebookPage:
+        t0 = time.monotonic()
         self.page.goto(self.url(), wait_until="domcontentloaded")
         self.cells.first.wait_for(state="visible", timeout=KERNEL_READY_TIMEOUT * 1000)
+        t1 = time.monotonic()
         self.kernel_id = self.server.wait_kernel_ready(self.path)
+        self.timings += [("page", t1 - t0), ("kernel", time.monotonic() - t1)]
         return self
 
     def reload(self) -> None:
@@ -373,6 +406,11 @@ class NotebookPage:
 
     def cell(self, i: int) -> Any:
         return self.cells.nth(i)
+
+    @property
+    def notebook_area(self) -> Any:
+        """All the cells (the notebook's scrolled content, not its scroll window)."""
+        return self.page.locator(".jp-Notebook .jp-WindowedPanel-viewport").first
 
     def output(self, i: int) -> Any:
         return self.cell(i).locator(".jp-OutputArea")
@@ -402,17 +440,29 @@ class NotebookPage:
         self.page.wait_for_function(_DONE_JS, arg=[i, before], timeout=timeout * 1000)
 
     def run(self, i: int, timeout: float = CELL_TIMEOUT) -> None:
+        t0 = time.monotonic()
         self.wait_done(i, self.start(i), timeout)
+        self.timings.append((f"cell {i}", time.monotonic() - t0))
+
+    def run_setup(self) -> None:
+        """Run cell 0 (``SETUP``) and check that the extension loaded and went offline."""
+        self.run(0)
+        if "offline mode" not in self.stdout(0):
+            raise AssertionError(f"the setup cell failed:\n{self.output(0).inner_text()}")
 
     def run_all(self, timeout: float = CELL_TIMEOUT) -> None:
-        for i in range(self.cells.count()):
+        """``run_setup``, then every other cell in order, each to completion."""
+        self.run_setup()
+        for i in range(1, self.cells.count()):
             self.run(i, timeout)
 
     def error_lines(self, i: int) -> list[str]:
         """Text lines of the error/stderr outputs of cell ``i``."""
-        texts = self.output(i).locator(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-        ).all_inner_texts()
+        texts = (
+            self.output(i)
+            .locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+            .all_inner_texts()
+        )
         return [line for t in texts for line in t.splitlines() if line.strip()]
 
     def stdout(self, i: int) -> str:
@@ -430,8 +480,7 @@ class NotebookPage:
 
     def save(self, check: Any, timeout: float = 60.0) -> Any:
         """Ctrl+S, then wait until the file on disk satisfies ``check(notebook)``."""
-        self.page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
-        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("Escape")  # command mode; Ctrl+S works from either mode
         self.page.keyboard.press("Control+s")
         deadline = time.monotonic() + timeout
         last: Any = None
@@ -449,9 +498,7 @@ class NotebookPage:
         """Page errors and console errors/warnings that come from this package's code."""
         found = [e for e in self.page_errors if OUR_CODE.search(e)]
         found += [
-            c
-            for c in self.console
-            if c.startswith(("error", "warning")) and OUR_CODE.search(c)
+            c for c in self.console if c.startswith(("error", "warning")) and OUR_CODE.search(c)
         ]
         return found
 

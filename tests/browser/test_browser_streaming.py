@@ -6,6 +6,8 @@ error event mid-answer.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from jupyter_harness import SETUP, common_prefix, norm, read_sampler, start_sampler
 
@@ -30,11 +32,14 @@ def _live_text_longer_than(nbp, cell: int, n: int, timeout: float = 60.0) -> Non
     )
 
 
-@pytest.mark.parametrize("ui", ["lab", "nb7"])
-def test_markdown_streams_progressively_then_turns_static(open_notebook, ui):
+# Notebook 7 repeats the check a little faster (the same view code; the suite stays lean).
+@pytest.mark.parametrize(("ui", "speed"), [("lab", 0.3), ("nb7", 0.6)])
+def test_markdown_streams_progressively_then_turns_static(open_notebook, ui, speed):
     suffix = "" if ui == "lab" else "-nb7"
-    nbp = open_notebook([SETUP, "%%claude --replay markdown --speed 0.3\nHow do I find outliers?"], ui)
-    nbp.run(0)
+    nbp = open_notebook(
+        [SETUP, f"%%claude --replay markdown --speed {speed}\nHow do I find outliers?"], ui
+    )
+    nbp.run_setup()
     start_sampler(nbp.page, 1)
     before = nbp.start(1)
 
@@ -49,11 +54,15 @@ def test_markdown_streams_progressively_then_turns_static(open_notebook, ui):
 
     # Progressive: several growing states were on screen before the static output.
     states = [norm(t) for t in rec["bodies"] if norm(t)]
-    jumps = [len(a) - common_prefix(a, b) for a, b in zip(states, states[1:])]
-    print(f"{len(states)} live states, {len(set(rec['clocks']))} clock values, max tail change {max(jumps, default=0)}")
+    jumps = [len(a) - common_prefix(a, b) for a, b in itertools.pairwise(states)]
+    print(
+        f"{len(states)} live states, {len(set(rec['clocks']))} clock values, max tail change {max(jumps, default=0)}"
+    )
     assert len(states) >= 3, f"only {len(states)} live states seen: {states}"
-    for a, b in zip(states, states[1:]):
-        assert common_prefix(a, b) >= len(a) - TAIL_SLACK, f"live text jumped:\n{a[-300:]}\n---\n{b[-300:]}"
+    for a, b in itertools.pairwise(states):
+        assert common_prefix(a, b) >= len(a) - TAIL_SLACK, (
+            f"live text jumped:\n{a[-300:]}\n---\n{b[-300:]}"
+        )
     assert len(states[-1]) > len(states[0]) + 500, (len(states[0]), len(states[-1]))
     assert states[0].startswith("Finding outliers") or "Finding outliers".startswith(states[0])
     assert not rec["liveAfterStatic"], "the live view came back after the static output"
@@ -102,7 +111,7 @@ def test_interrupt_keeps_partial_answer(open_notebook, jupyter_server):
         "print(_claude.status, sorted({str(r.outcome) for r in srv.requests}))"
     )
     nbp = open_notebook([SETUP, "%%claude --replay long --speed 0.2\nWrite a field guide.", poll])
-    nbp.run(0)
+    nbp.run_setup()
     start_sampler(nbp.page, 1)
     before = nbp.start(1)
     _live_text_longer_than(nbp, 1, 150)
@@ -119,7 +128,9 @@ def test_interrupt_keeps_partial_answer(open_notebook, jupyter_server):
     footer = static.locator(".cnb-footer").inner_text()
     assert "Interrupted" in footer, footer
     kept = norm(static.locator(".cnb-body").inner_text())
-    assert kept.startswith(seen[:120]), f"partial text lost:\nlive: {seen[:200]}\nkept: {kept[:200]}"
+    assert kept.startswith(seen[:120]), (
+        f"partial text lost:\nlive: {seen[:200]}\nkept: {kept[:200]}"
+    )
     assert len(kept) >= len(seen) - TAIL_SLACK
     errors = nbp.error_lines(1)
     assert len(errors) == 1, errors
@@ -136,7 +147,7 @@ def test_interrupt_keeps_partial_answer(open_notebook, jupyter_server):
 
 def test_error_midstream_shows_partial_text_and_red_line(open_notebook):
     nbp = open_notebook([SETUP, "%%claude --replay error_midstream\nPlan my data cleaning."])
-    nbp.run(0)
+    nbp.run_setup()
     start_sampler(nbp.page, 1)
     nbp.run(1)
     rec = read_sampler(nbp.page)
@@ -155,3 +166,48 @@ def test_error_midstream_shows_partial_text_and_red_line(open_notebook):
     assert "overloaded" in errors[0].lower() and "Traceback" not in errors[0]
     assert rec["forbidden"] == []
     nbp.snap("error-midstream.png", nbp.cell(1))
+
+
+def test_view_opened_mid_stream_catches_up(open_notebook):
+    """A second view of the output, created after the early checkpoints, shows what the
+    first shows and follows along (it used to freeze on an early, empty state)."""
+    nbp = open_notebook([SETUP, "%%claude --replay markdown\nHow do I find outliers?"])
+    nbp.run_setup()
+    before = nbp.start(1)
+    nbp.page.wait_for_function(
+        """() => {
+          const c = document.querySelector(".cnb-live [data-cnb='hdr.clock']");
+          const b = document.querySelector(".cnb-live [data-cnb='body']");
+          return c && b && parseFloat(c.textContent) > 2.5 && b.innerText.length > 100;
+        }""",
+        timeout=60_000,
+    )
+    nbp.output(1).locator(".jp-OutputArea-output").first.click(button="right")
+    nbp.page.get_by_text("Create New View for Cell Output").click()
+    views = nbp.page.locator(".cnb-live")
+    # The new view is not empty: it replayed what it missed, then keeps up.
+    nbp.page.wait_for_function(
+        """() => {
+          const bodies = [...document.querySelectorAll(".cnb-live [data-cnb='body']")];
+          return bodies.length === 2 && bodies[1].innerText.length > 200;
+        }""",
+        timeout=30_000,
+    )
+    both = views.evaluate_all(
+        """els => els.map(e => ({
+          text: e.querySelector("[data-cnb='body']").innerText,
+          clock: parseFloat(e.querySelector("[data-cnb='hdr.clock']").textContent),
+        }))"""
+    )
+    assert len(both) == 2
+    first, second = (norm(v["text"]) for v in both)
+    assert common_prefix(first, second) >= min(len(first), len(second)) - TAIL_SLACK
+    assert abs(len(first) - len(second)) <= TAIL_SLACK, (len(first), len(second))
+    assert abs(both[0]["clock"] - both[1]["clock"]) < 1.0, both
+    nbp.wait_done(1, before)
+    # Both views end as the same static answer.
+    statics = nbp.page.locator(".cnb-static")
+    statics.nth(1).wait_for()
+    assert nbp.page.locator(".cnb-live").count() == 0
+    texts = [norm(t) for t in statics.all_inner_texts()]
+    assert len(texts) == 2 and texts[0] == texts[1]

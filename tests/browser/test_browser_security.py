@@ -1,0 +1,65 @@
+"""Hostile model output renders as inert text: live, static, and when shown again.
+
+The page holds the Jupyter token, so script in an answer would own the server.
+"""
+
+from __future__ import annotations
+
+import pytest
+from jupyter_harness import FORBIDDEN, SETUP, read_sampler, start_sampler
+
+pytestmark = pytest.mark.browser
+
+# Every write to window.__cnb_xss is recorded, even one that is later undone.
+WATCH_JS = """() => {
+  window.__cnb_xss = 0;
+  window.__cnb_xss_writes = [];
+  let value = 0;
+  Object.defineProperty(window, '__cnb_xss', {
+    configurable: true,
+    get() { return value; },
+    set(v) { value = v; window.__cnb_xss_writes.push(String(v)); },
+  });
+}"""
+
+
+def test_hostile_html_and_links_stay_inert(open_notebook):
+    nbp = open_notebook(
+        [SETUP, "%%claude --replay xss --speed 0.5\nReview these snippets.", "_claude"]
+    )
+    nbp.run_setup()
+    nbp.page.evaluate(WATCH_JS)
+    start_sampler(nbp.page, 1)
+    nbp.run(1)
+    rec = read_sampler(nbp.page)
+    assert rec["liveTicks"] > 0, "the live view was never seen"
+    nbp.run(2)  # _claude: the result object shown again (its static bundle)
+
+    statics = nbp.page.locator(".cnb-static")
+    statics.nth(1).wait_for()
+    assert statics.count() == 2
+    # An <img src=x> fails to load within milliseconds; give handlers a moment to fire.
+    # (A short fixed wait is the only way to show that something does not happen.)
+    nbp.page.wait_for_timeout(1500)
+
+    assert nbp.page.evaluate("window.__cnb_xss") == 0
+    assert nbp.page.evaluate("window.__cnb_xss_writes") == []
+    assert rec["forbidden"] == [], f"active elements appeared in the live view: {rec['forbidden']}"
+    bad = nbp.page.locator(".cnb").locator(FORBIDDEN)
+    assert bad.count() == 0, bad.evaluate_all("es => es.map(e => e.outerHTML)")
+    hrefs = nbp.page.locator(".cnb a[href]").evaluate_all(
+        "as => as.map(a => a.getAttribute('href'))"
+    )
+    assert all(h.startswith(("https://", "http://", "#")) for h in hrefs), hrefs
+    styled = nbp.page.locator(".cnb [style*='javascript' i], .cnb [style*='url(' i]")
+    assert styled.count() == 0
+
+    # Shown, as text, in both outputs.
+    for n in range(2):
+        text = statics.nth(n).inner_text()
+        assert '<img src=x onerror="window.__cnb_xss=1">' in text
+        assert "<script>window.__cnb_xss=2</script>" in text
+        assert '<iframe src="javascript:window.__cnb_xss=5"></iframe>' in text
+        assert '<svg onload="window.__cnb_xss=6">' in text
+        assert "A renderer that sanitises correctly" in text
+    nbp.snap("xss.png", nbp.cell(1))
