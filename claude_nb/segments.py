@@ -28,7 +28,7 @@ from .panels import (
     pre,
     pretty_json,
 )
-from .state import THINKING_BLOCKS, TOOL_BLOCKS, BlockState, Change, RunState, ToolRun
+from .state import THINKING_BLOCKS, TOOL_BLOCKS, BlockState, Change, RunState, ToolRun, as_dict
 from .streaming_markdown import StreamingMarkdown
 
 Op = list[Any]
@@ -746,21 +746,6 @@ def server_result_text(block: Any) -> str:
     ):
         return "\n".join(f"{getattr(r, 'title', '')} <{getattr(r, 'url', '')}>" for r in content)
     return truncate(pretty_json(as_dict(block).get("content", as_dict(block))))
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    for name in ("to_dict", "model_dump"):
-        fn = getattr(obj, name, None)
-        if fn is not None:
-            try:
-                return fn(mode="json") if name == "model_dump" else fn()
-            except Exception:
-                continue
-    return {"repr": repr(obj)}
 
 
 def truncate(text: str, limit: int = RESULT_DISPLAY_LIMIT) -> str:

@@ -238,7 +238,7 @@ def apply_event(state: RunState, event: Any, snapshot: Any, t: float) -> Change 
             if block is not None:
                 if block.unknown_deltas is None:
                     block.unknown_deltas = []
-                block.unknown_deltas.append(_as_dict(delta))
+                block.unknown_deltas.append(as_dict(delta))
         size = len(piece) if piece else 0
         state.timeline.add(t, etype, index, dtype, size, tn)
         if block is not None:
@@ -292,7 +292,7 @@ def apply_event(state: RunState, event: Any, snapshot: Any, t: float) -> Change 
 
     # Unknown top-level event: keep it on the timeline, and with its JSON on the turn.
     state.timeline.add(t, etype, getattr(event, "index", None), None, 0, tn)
-    return Change("unknown_event", tn, -1, _as_dict(event))
+    return Change("unknown_event", tn, -1, as_dict(event))
 
 
 def set_status(state: RunState, status: Status, notice: str = "") -> Change:
@@ -341,19 +341,17 @@ def _status_for_block(btype: str) -> Status:
     return Status.WRITING
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
+def as_dict(obj: Any) -> dict[str, Any]:
+    """Any SDK object (typed, loosely typed, or unknown to this SDK) as a JSON-able dict."""
+    if obj is None:
+        return {}
     if isinstance(obj, dict):
         return obj
-    to_dict = getattr(obj, "to_dict", None)
-    if to_dict is not None:
-        try:
-            return to_dict()
-        except Exception:
-            pass
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        try:
-            return dump(mode="json")
-        except Exception:
-            pass
+    for name in ("to_dict", "model_dump"):
+        fn = getattr(obj, name, None)
+        if fn is not None:
+            try:
+                return fn(mode="json") if name == "model_dump" else fn()
+            except Exception:
+                continue
     return {"repr": repr(obj)}
