@@ -21,7 +21,7 @@ from .widget import LiveWidget
 # Seconds after display at which the whole view is re-sent once, for a browser that
 # loaded the widget's code late and so missed the first patches; skipped once the view
 # is big (the browser has long loaded the code by then, and resending would cost O(n)).
-CHECKPOINTS = (0.25, 1.0, 3.0, 10.0)
+CHECKPOINTS = (0.25, 1.0)
 CHECKPOINT_MAX_CHARS = 64_000
 
 
@@ -99,7 +99,7 @@ class LiveView:
             self.widget = self.box = None
 
     def size(self) -> int:
-        return sum(len(seg.md.text) for seg in self.layout.segments if isinstance(seg, MarkdownRun))
+        return self.layout.text_chars()
 
     # Internals ------------------------------------------------------------------------
 

@@ -100,6 +100,7 @@ class MarkdownRun(Segment):
         self.tail = ""
         self.sent_tail = ""
         self.pending = False  # text appended since the last render
+        self.chars = 0  # characters appended so far (cheap; md.text joins)
         self.finished = False
         self.sources: list[tuple[str, str]] = []  # (title, url or location) per citation number
         self._source_index: dict[str, int] = {}
@@ -107,6 +108,7 @@ class MarkdownRun(Segment):
 
     def append(self, text: str) -> None:
         self.md.append(text)
+        self.chars += len(text)
         self.pending = True
         self.dirty = True
 
@@ -676,6 +678,10 @@ class Layout:
 
     def text(self) -> str:
         return "".join(seg.md.text for seg in self.segments if isinstance(seg, MarkdownRun))
+
+    def text_chars(self) -> int:
+        """Characters of answer text so far, in O(segments): the painter's size signal."""
+        return sum(seg.chars for seg in self.segments if isinstance(seg, MarkdownRun))
 
 
 # Helpers ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from IPython.display import display
 
-from .segments import Layout, MarkdownRun
+from .segments import Layout
 from .state import Change, RunState
 from .static_view import static_bundle
 
@@ -51,7 +51,7 @@ class DisplayView:
             self.handle.update(bundle, raw=True)
 
     def size(self) -> int:
-        return sum(len(s.md.text) for s in self.layout.segments if isinstance(s, MarkdownRun))
+        return self.layout.text_chars()
 
 
 def in_kernel() -> bool:
