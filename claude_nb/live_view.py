@@ -87,8 +87,10 @@ class LiveView:
             self.handle.update(bundle, raw=True)
         if self.widget is not None:
             # nbclient keeps the last state of every widget it saw, closed or not:
-            # leave it nothing big to store.
+            # leave it nothing big to store (the view is already replaced by now).
             self.widget.checkpoint = ""
+            self.widget._esm = "export default {};"
+            self.widget._css = ""
             for w in (self.widget, self.box):
                 if w is None:
                     continue

@@ -150,27 +150,28 @@ class Run:
 
     def consume(self, stream: Iterable[Any]) -> None:
         """Feed every event of an open ``MessageStream`` through reducer, layout and painter."""
-        state = self.state
-        layout_apply = self.layout.apply
-        view_changed = self.view.changed if self.view is not None else None
-        poke = self.painter.poke
-        extras = self.extras
-        snapshot_of = getattr(stream, "_current_snapshot_or_none", None) or (lambda: None)
+        step = self.step
         for event in stream:
-            t = state.now()
-            snapshot = snapshot_of() if event.type in SNAPSHOT_EVENTS else None
-            had_token = state.first_token is not None
-            change = apply_event(state, event, snapshot, t)
-            if change is None:
-                continue
-            if snapshot is not None and not state.model:
-                state.model = snapshot.model
-            layout_apply(change)
-            if view_changed is not None:
-                view_changed(change)
-            for extra in extras:
-                extra.changed(change)
-            poke(urgent=not had_token and state.first_token is not None)
+            step(event, stream)
+
+    def step(self, event: Any, stream: Any = None) -> Change | None:
+        """One stream event through reducer, layout, views and painter: ``consume``'s body,
+        also called once per click by ``--step`` (:mod:`claude_nb.step`)."""
+        state = self.state
+        t = state.now()
+        snapshot = None
+        if event.type in SNAPSHOT_EVENTS:
+            snapshot_of = getattr(stream, "_current_snapshot_or_none", None)
+            snapshot = snapshot_of() if snapshot_of is not None else None
+        had_token = state.first_token is not None
+        change = apply_event(state, event, snapshot, t)
+        if change is None:
+            return None
+        if snapshot is not None and not state.model:
+            state.model = snapshot.model
+        self.emit(change)
+        self.painter.poke(urgent=not had_token and state.first_token is not None)
+        return change
 
     def show_stream(self, stream: Any) -> bool:
         """Consume a stream the caller opened (``claude_nb.show``); same handling as ``stream_turn``."""
