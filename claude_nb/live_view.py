@@ -40,7 +40,6 @@ class LiveView:
         self.shown_at = 0.0
         self.checkpoints = list(CHECKPOINTS)
         self.checkpoint_seq = 0
-        self.bytes_sent = 0  # payload bytes of patch messages, for bench/
         self.extras: list[Any] = []  # set by the Run: their widgets sit beside the answer
         self.box: Any = None
 
@@ -68,7 +67,6 @@ class LiveView:
         if ops and self.widget is not None:
             self.seq += 1
             message = {"cnb": 1, "seq": self.seq, "ops": ops}
-            self.bytes_sent += len(json.dumps(message, ensure_ascii=False))
             self.widget.send(message)
         if self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
             while self.checkpoints and time.perf_counter() - self.shown_at >= self.checkpoints[0]:
@@ -129,6 +127,7 @@ class LiveView:
             if not seg.shown:
                 ops.append(["add", "body", seg.live_html()])
                 seg.mark_shown()
+                ops.extend(seg.ops())
             elif seg.dirty:
                 ops.extend(seg.ops())
         footer = self._footer()
@@ -139,7 +138,7 @@ class LiveView:
 
     def _checkpoint(self) -> str:
         """The whole view as it stands after the last patch (every segment is in sync)."""
-        body = "".join(seg.live_html() for seg in self.layout.segments if seg.shown)
+        body = "".join(seg.checkpoint_html() for seg in self.layout.segments if seg.shown)
         tails = {
             f"{seg.pid}.t": seg.sent_tail
             for seg in self.layout.segments

@@ -170,7 +170,8 @@ class Run:
         if snapshot is not None and not state.model:
             state.model = snapshot.model
         self.emit(change)
-        self.painter.poke(urgent=not had_token and state.first_token is not None)
+        if state.first_token is not None:  # before it, nothing worth a patch has changed
+            self.painter.poke(urgent=not had_token)
         return change
 
     def show_stream(self, stream: Any) -> bool:

@@ -62,6 +62,11 @@ class Segment:
         self.shown = False  # the live widget has received this segment
 
     def live_html(self) -> str:
+        """The segment as first sent to the live widget (marks its content as sent)."""
+        return self.html(live=True)
+
+    def checkpoint_html(self) -> str:
+        """What the browser shows after the last patch: for re-sending the whole view."""
         return self.html(live=True)
 
     def html(self, live: bool = False) -> str:
@@ -102,6 +107,7 @@ class MarkdownRun(Segment):
         self.pending = False  # text appended since the last render
         self.chars = 0  # characters appended so far (cheap; md.text joins)
         self.finished = False
+        self.replaced = False  # finish() replaced the incremental HTML with a one-shot render
         self.sources: list[tuple[str, str]] = []  # (title, url or location) per citation number
         self._source_index: dict[str, int] = {}
         self.sources_sent = 0
@@ -147,7 +153,7 @@ class MarkdownRun(Segment):
             # its use): the authoritative one-shot render replaces the incremental one.
             self.frozen = [frame.frozen]
             self.unsent = []
-            self.shown_replaced = True
+            self.replaced = True
         elif frame.frozen:
             self.frozen.append(frame.frozen)
             self.unsent.append(frame.frozen)
@@ -158,17 +164,29 @@ class MarkdownRun(Segment):
         return "".join(self.frozen) + self.tail
 
     def html(self, live: bool = False) -> str:
-        pid = self.pid if live else None
-        self.render()
         if live:
-            self.unsent.clear()
-            self.sent_tail = self.tail
-            body = (
-                f"<div{part(pid, 'f')}>{''.join(self.frozen)}</div>"
-                f"<div{part(pid, 't')}>{self.tail}</div>"
-            )
-        else:
-            body = self.body_html()
+            return self.live_html()
+        self.render()
+        return self._wrap(None, self.body_html())
+
+    def live_html(self) -> str:
+        """First show: the finished blocks and an empty tail; the tail follows as a ``tail``
+        op, so the browser always knows the tail string that later diffs apply to."""
+        self.render()
+        self.unsent.clear()
+        self.sent_tail = ""
+        self.sources_sent = len(self.sources)
+        return self._live_body("")
+
+    def checkpoint_html(self) -> str:
+        return self._live_body(self.sent_tail)
+
+    def _live_body(self, tail: str) -> str:
+        pid = self.pid
+        body = f"<div{part(pid, 'f')}>{''.join(self.frozen)}</div><div{part(pid, 't')}>{tail}</div>"
+        return self._wrap(pid, body)
+
+    def _wrap(self, pid: str | None, body: str) -> str:
         return (
             f'<div class="cnb-text"{part(pid, "root")}>{body}'
             f"<div{part(pid, 'src')}>{self._sources_html()}</div></div>"
@@ -176,15 +194,22 @@ class MarkdownRun(Segment):
 
     def ops(self) -> list[Op]:
         self.dirty = False
-        if getattr(self, "shown_replaced", False):
-            self.shown_replaced = False
+        if self.replaced:
+            self.replaced = False
             self.sent_tail = ""
             return [["set", f"{self.pid}.f", "".join(self.frozen)], ["set", f"{self.pid}.t", ""]]
         self.render()
         out: list[Op] = []
         if self.unsent:
-            out.append(["add", f"{self.pid}.f", "".join(self.unsent)])
+            frozen = "".join(self.unsent)
             self.unsent.clear()
+            if self.sent_tail.startswith(frozen):
+                # Usually the finished blocks are already on screen, as the start of the
+                # tail: move them instead of sending them again.
+                out.append(["freeze", f"{self.pid}.t", f"{self.pid}.f", len(frozen)])
+                self.sent_tail = self.sent_tail[len(frozen) :]
+            else:
+                out.append(["add", f"{self.pid}.f", frozen])
         if self.tail != self.sent_tail:
             keep = common_prefix_len(self.sent_tail, self.tail)
             out.append(["tail", f"{self.pid}.t", keep, self.tail[keep:]])

@@ -8,6 +8,7 @@ as custom messages instead:
 ``["add", id, html]``      append HTML to part ``id`` (finished markdown blocks, new panels)
 ``["set", id, html]``      replace part ``id``'s content (a panel's summary or result)
 ``["tail", id, k, html]``  the open markdown tail: keep the first ``k`` chars of the last tail, add ``html``
+``["freeze", id, to, n]``  the first ``n`` chars of tail ``id`` became final: move them to part ``to``
 ``["text", id, text]``     append plain text (thinking, tool input JSON as it streams)
 ``["attr", id, name, v]``  set or (``v`` null) remove an attribute (collapse a panel)
 ``["clock", s, running]``  the header clock shows ``s`` seconds and ticks while running
@@ -134,6 +135,18 @@ function render({ model, el }) {
       const nodes = Array.from(t.content.childNodes);
       target.appendChild(t.content);
       nodes.forEach(typeset);
+    } else if (kind === "freeze") {
+      // The first n chars of the tail became final: move them to the frozen part.
+      const html = tails.get(op[1]) || "";
+      const frozen = find(op[2]);
+      const t = document.createElement("template");
+      t.innerHTML = html.slice(0, op[3]);
+      const nodes = Array.from(t.content.childNodes);
+      if (frozen) frozen.appendChild(t.content);
+      nodes.forEach(typeset);
+      tails.set(op[1], html.slice(op[3]));
+      target.innerHTML = html.slice(op[3]);
+      typeset(target);
     } else if (kind === "set") {
       target.innerHTML = op[2];
       typeset(target);

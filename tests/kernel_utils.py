@@ -159,6 +159,13 @@ class LiveDom:
         assert target is not None, f"patch for a missing part {op[1]!r}"
         if kind == "add":
             target.children.extend(parse(op[2]))
+        elif kind == "freeze":
+            html_text = self.tails.get(op[1], "")
+            frozen = self.root.find(op[2])
+            assert frozen is not None, f"freeze into a missing part {op[2]!r}"
+            frozen.children.extend(parse(html_text[: op[3]]))
+            self.tails[op[1]] = html_text[op[3] :]
+            target.children = parse(self.tails[op[1]])
         elif kind == "set":
             target.children = parse(op[2])
         elif kind == "tail":
