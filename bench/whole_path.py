@@ -242,11 +242,20 @@ def traffic(ex: Execution) -> Traffic:
                     tails[pid] = op[2]
                     t.live_tail[pid[:-2]] = op[2]
             elif kind == "tail":
-                html = tails.get(pid, "")[: op[2]] + op[3]
+                html = _js_slice(tails.get(pid, ""), 0, op[2]) + op[3]
                 tails[pid] = html
                 t.live_tail[pid[:-2]] = html
                 parts[pid] = len(html)
                 has_text = has_text or bool(html)
+            elif kind == "freeze":  # the first n chars of the tail move to the frozen part
+                html = tails.get(pid, "")
+                t.live_frozen[op[2][:-2]] = t.live_frozen.get(op[2][:-2], "") + _js_slice(
+                    html, 0, op[3]
+                )
+                tails[pid] = _js_slice(html, op[3])
+                t.live_tail[pid[:-2]] = tails[pid]
+                parts[op[2]] = parts.get(op[2], 0) + op[3]
+                parts[pid] = len(tails[pid])
             elif kind == "text":
                 parts[pid] = parts.get(pid, 0) + len(op[2])
         if has_text and t.first_text_patch is None:
@@ -529,3 +538,9 @@ def ttfp_repeated(kernel: Kernel, server: Any, reps: int) -> dict[str, Any]:
         "ttfp_p90_ms": pct(values, 0.9),
         "ttfp_arrival_median_ms": statistics.median(arrivals) if arrivals else None,
     }
+
+
+def _js_slice(text: str, start: int, end: int | None = None) -> str:
+    """``text.slice(start, end)`` as the widget's JavaScript does it (UTF-16 code units)."""
+    units = text.encode("utf-16-le")
+    return units[2 * start : None if end is None else 2 * end].decode("utf-16-le")

@@ -51,6 +51,12 @@ def common_prefix_len(a: str, b: str) -> int:
     return lo
 
 
+def js_len(text: str) -> int:
+    """Length in UTF-16 code units: the browser slices strings by those, and an emoji
+    outside the BMP is one Python character but two JavaScript ones."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class Segment:
     """One visible piece of the answer. Subclasses fill in the rendering."""
 
@@ -206,13 +212,13 @@ class MarkdownRun(Segment):
             if self.sent_tail.startswith(frozen):
                 # Usually the finished blocks are already on screen, as the start of the
                 # tail: move them instead of sending them again.
-                out.append(["freeze", f"{self.pid}.t", f"{self.pid}.f", len(frozen)])
+                out.append(["freeze", f"{self.pid}.t", f"{self.pid}.f", js_len(frozen)])
                 self.sent_tail = self.sent_tail[len(frozen) :]
             else:
                 out.append(["add", f"{self.pid}.f", frozen])
         if self.tail != self.sent_tail:
             keep = common_prefix_len(self.sent_tail, self.tail)
-            out.append(["tail", f"{self.pid}.t", keep, self.tail[keep:]])
+            out.append(["tail", f"{self.pid}.t", js_len(self.tail[:keep]), self.tail[keep:]])
             self.sent_tail = self.tail
         if len(self.sources) > self.sources_sent:
             out.append(["set", f"{self.pid}.src", self._sources_html()])

@@ -127,6 +127,12 @@ def parse(html_text: str) -> list[Node]:
     return b.root.children
 
 
+def js_slice(text: str, start: int, end: int | None = None) -> str:
+    """``text.slice(start, end)`` as JavaScript does it: in UTF-16 code units."""
+    units = text.encode("utf-16-le")
+    return units[2 * start : None if end is None else 2 * end].decode("utf-16-le")
+
+
 class LiveDom:
     """Applies the widget's checkpoint and patch ops exactly as widget.py's JavaScript does."""
 
@@ -163,13 +169,13 @@ class LiveDom:
             html_text = self.tails.get(op[1], "")
             frozen = self.root.find(op[2])
             assert frozen is not None, f"freeze into a missing part {op[2]!r}"
-            frozen.children.extend(parse(html_text[: op[3]]))
-            self.tails[op[1]] = html_text[op[3] :]
+            frozen.children.extend(parse(js_slice(html_text, 0, op[3])))
+            self.tails[op[1]] = js_slice(html_text, op[3])
             target.children = parse(self.tails[op[1]])
         elif kind == "set":
             target.children = parse(op[2])
         elif kind == "tail":
-            html_text = self.tails.get(op[1], "")[: op[2]] + op[3]
+            html_text = js_slice(self.tails.get(op[1], ""), 0, op[2]) + op[3]
             self.tails[op[1]] = html_text
             target.children = parse(html_text)
         elif kind == "text":
