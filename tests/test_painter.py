@@ -11,15 +11,35 @@ class Clock:
         return self.now
 
 
-def test_at_most_twenty_paints_per_second_however_fast_changes_come():
+def gaps(painter):
+    return [b - a for a, b in zip(painter.times, painter.times[1:], strict=False)]
+
+
+def test_twenty_paints_per_second_at_a_fast_models_pace():
     clock = Clock()
     painter = Painter(lambda: None, clock=clock)
-    for _ in range(10_000):  # 10,000 deltas over 2 simulated seconds
-        clock.now += 0.0002
+    for _ in range(2_000):  # 1,000 deltas/s for 2 simulated seconds
+        clock.now += 0.001
         painter.poke()
     assert 40 <= painter.count <= 41
-    gaps = [b - a for a, b in zip(painter.times, painter.times[1:], strict=False)]
-    assert min(gaps) >= 0.05 - 1e-9
+    assert min(gaps(painter)) >= 0.05 - 1e-9
+
+
+def test_a_flood_of_changes_paints_half_as_often_never_more():
+    clock = Clock()
+    painter = Painter(lambda: None, clock=clock)
+    for _ in range(10_000):  # 5,000 deltas/s (a replay at speed 0) for 2 simulated seconds
+        clock.now += 0.0002
+        painter.poke()
+    assert 20 <= painter.count <= 22
+    assert min(gaps(painter)) >= 0.05 - 1e-9
+    assert min(gaps(painter)[1:]) >= 0.1 - 1e-9
+    # The flood ends: back to 20 paints/s.
+    count = painter.count
+    for _ in range(1_000):
+        clock.now += 0.001
+        painter.poke()
+    assert 17 <= painter.count - count <= 21
 
 
 def test_urgent_paints_go_out_at_once():
