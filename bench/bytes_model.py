@@ -3,12 +3,8 @@
 The product's own ``MarkdownRun`` streams an answer on a simulated clock (one 4-char
 delta per token at ``tps``) and is asked for its live patch ops every ``interval``
 seconds, exactly as ``LiveView.paint`` would; each batch is sized as the ipywidgets
-custom message carrying it. Two encodings are compared:
-
-* ``current``: the ops as the product sends them today;
-* ``freeze``: a finished block that the browser already shows as the start of its tail
-  is moved from tail to frozen by reference (``["freeze", id, n]``) instead of being
-  re-sent in an ``add`` op, and the new tail is diffed against what is left of the old.
+custom message carrying it (the ops as the product sends them: tail diffs, and a
+finished block the browser already shows moved by a ``freeze`` op, not re-sent).
 
 What the cell sends besides the patches (widget open/close, checkpoints, the final
 static bundle) and the Jupyter envelope per message come from a measured kernel run.
@@ -27,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from claude_nb.samples import llm_markdown
-from claude_nb.segments import MarkdownRun, common_prefix_len
+from claude_nb.segments import MarkdownRun
 
 INTERVALS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -37,13 +33,12 @@ def _size(obj: Any) -> int:
 
 
 def simulate(text: str, tps: float, interval: float) -> dict[str, Any]:
-    """Patch batches and their payload bytes for one answer, both encodings."""
+    """Patch batches and their payload bytes for one answer."""
     deltas = [text[i : i + 4] for i in range(0, len(text), 4)]
     seg = MarkdownRun("s0")
     seg.mark_shown()
     seq = 0
-    cur = frz = 0
-    frz_tail = ""  # what the browser's tail holds under the freeze encoding
+    cur = 0
     next_at = 0.0
     last = len(deltas)
     for k, delta in enumerate(deltas, 1):
@@ -59,25 +54,7 @@ def simulate(text: str, tps: float, interval: float) -> dict[str, Any]:
             continue
         seq += 1
         cur += _size({"method": "custom", "content": {"cnb": 1, "seq": seq, "ops": ops}})
-        # The same state change under the freeze encoding.
-        alt: list[Any] = []
-        added = "".join(op[2] for op in ops if op[0] == "add")
-        if added:
-            n = common_prefix_len(frz_tail, added)
-            if n == len(added):
-                alt.append(["freeze", "s0", n])
-                frz_tail = frz_tail[n:]
-            else:
-                alt.append(["add", "s0.f", added])
-                frz_tail = ""
-        tail = seg.tail
-        if tail != frz_tail:
-            keep = common_prefix_len(frz_tail, tail)
-            alt.append(["tail", "s0.t", keep, tail[keep:]])
-            frz_tail = tail
-        alt += [op for op in ops if op[0] not in ("add", "tail")]
-        frz += _size({"method": "custom", "content": {"cnb": 1, "seq": seq, "ops": alt}})
-    return {"interval": interval, "patches": seq, "current": cur, "freeze": frz}
+    return {"interval": interval, "patches": seq, "current": cur}
 
 
 def model(
@@ -89,7 +66,7 @@ def model(
     envelope: float,
     intervals: tuple[float, ...] = INTERVALS,
 ) -> list[dict[str, Any]]:
-    """Whole-cell ratios (bytes / final HTML byte) per paint interval and encoding.
+    """Whole-cell ratios (bytes / final HTML byte) per paint interval.
 
     ``other_*``: bytes of everything but the patch batches in the measured run;
     ``envelope``: Jupyter's per-message bytes beyond the payload, measured.
@@ -105,25 +82,18 @@ def model(
                 "patches": s["patches"],
                 "payload_ratio": (other_payload + s["current"]) / html_bytes,
                 "whole_ratio": (other_whole + s["current"] + env) / html_bytes,
-                "freeze_payload_ratio": (other_payload + s["freeze"]) / html_bytes,
-                "freeze_whole_ratio": (other_whole + s["freeze"] + env) / html_bytes,
                 "patch_payload_ratio": s["current"] / html_bytes,
-                "freeze_patch_payload_ratio": s["freeze"] / html_bytes,
             }
         )
     return rows
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    out = [
-        f"{'updates/s':>9}  {'patches':>7}  {'payload':>8}  {'whole':>7}  "
-        f"{'payload+freeze':>14}  {'whole+freeze':>12}"
-    ]
+    out = [f"{'updates/s':>9}  {'patches':>7}  {'payload':>8}  {'whole':>7}"]
     for r in rows:
         out.append(
             f"{r['updates_per_s']:>9g}  {r['patches']:>7}  {r['payload_ratio']:>7.2f}x  "
-            f"{r['whole_ratio']:>6.2f}x  {r['freeze_payload_ratio']:>13.2f}x  "
-            f"{r['freeze_whole_ratio']:>11.2f}x"
+            f"{r['whole_ratio']:>6.2f}x"
         )
     return "\n".join(out)
 
