@@ -36,6 +36,7 @@ import traitlets
 
 from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
 from .state import Change
+from .timeline import NameCodes
 from .timeline_chart import TimelineChart, _is_live, close_widgets
 
 KNOWN_EVENTS = (
@@ -461,8 +462,8 @@ class EventInspector:
 
     def __init__(self, run: Any) -> None:
         self.run = run
-        self.names: list[str] = [""]
-        self.codes: dict[str, int] = {"": 0}
+        self.codes = NameCodes()
+        self.names = self.codes.names
         self.names_sent = 0
         self.seen: list[int] = []  # frames read, per wire log
         self.n = 0  # events read
@@ -582,15 +583,6 @@ class EventInspector:
 
     # Reading the wire -----------------------------------------------------------------
 
-    def _code(self, name: str | None) -> int:
-        if not name:
-            return 0
-        code = self.codes.get(name)
-        if code is None:
-            code = self.codes[name] = len(self.names)
-            self.names.append(name)
-        return code
-
     def _ingest(self) -> None:
         """Parse the frames that arrived since the last call (O(new frames))."""
         logs = self.run.wire or []
@@ -604,7 +596,7 @@ class EventInspector:
 
     def _add(self, frames: list[Any]) -> None:
         """Count and (when live) queue rows for ``frames``; a tight loop: it sees every event."""
-        loads, code, fields = json.loads, self._code, CONTENT_FIELDS
+        loads, code, fields = json.loads, self.codes.code, CONTENT_FIELDS
         counts, totals, bytes_by = self.counts, self.totals, self.bytes_by
         live = self.widget_obj is not None
         rows, raws = self.pending_rows, self.pending_raw

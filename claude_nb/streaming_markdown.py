@@ -135,8 +135,11 @@ def _math_close(s: str, j: int) -> int | None:
     return e
 
 
-def _link_end(s: str, j: int) -> int:
-    """Index of the ``]`` matching the ``[`` at ``j``, or -1."""
+def _close_of(s: str, j: int, open_: str, close: str, blank_line_ends: bool = False) -> int:
+    """Index of the ``close`` matching the ``open_`` at ``j`` (escapes skipped), or -1.
+
+    ``[...]`` for a link's text; ``(...)`` for its destination, which a blank line ends.
+    """
     depth = 0
     k = j
     n = len(s)
@@ -145,33 +148,13 @@ def _link_end(s: str, j: int) -> int:
         if ch == "\\":
             k += 2
             continue
-        if ch == "[":
+        if ch == open_:
             depth += 1
-        elif ch == "]":
+        elif ch == close:
             depth -= 1
             if depth == 0:
                 return k
-        k += 1
-    return -1
-
-
-def _paren_end(s: str, j: int) -> int:
-    """Index of the ``)`` closing the destination that opens at ``j``, or -1."""
-    depth = 0
-    k = j
-    n = len(s)
-    while k < n:
-        ch = s[k]
-        if ch == "\\":
-            k += 2
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-        elif ch == "\n" and s[k + 1 : k + 2] == "\n":
+        elif blank_line_ends and ch == "\n" and s[k + 1 : k + 2] == "\n":
             return -1
         k += 1
     return -1
@@ -273,13 +256,13 @@ def repair_inline(s: str) -> str:
                 b = j + 1
             else:
                 b = j
-            e = _link_end(s, b)
+            e = _close_of(s, b, "[", "]")
             after = s[e + 1 : e + 2] if e >= 0 else ""
             if e < 0 or not after:
                 cut = j
                 break
             if after == "(":
-                p = _paren_end(s, e + 1)
+                p = _close_of(s, e + 1, "(", ")", blank_line_ends=True)
                 if p >= 0:
                     i = p + 1
                     continue

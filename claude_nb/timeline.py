@@ -33,6 +33,23 @@ _BASE_NAMES = (
 )
 
 
+class NameCodes:
+    """Names interned to small codes (code 0 is no name), for compact array columns."""
+
+    def __init__(self, names: tuple[str, ...] = ("",)) -> None:
+        self.names: list[str] = list(names)
+        self._codes: dict[str, int] = {n: i for i, n in enumerate(names)}
+
+    def code(self, name: str | None) -> int:
+        if not name:
+            return 0
+        code = self._codes.get(name)
+        if code is None:
+            code = self._codes[name] = len(self.names)
+            self.names.append(name)
+        return code
+
+
 @dataclass(frozen=True)
 class TimelineEvent:
     """One row of the timeline."""
@@ -49,23 +66,14 @@ class Timeline:
     """Append-only columns: time, event type, block index, delta type, payload size, turn."""
 
     def __init__(self) -> None:
-        self._names: list[str] = list(_BASE_NAMES)
-        self._codes: dict[str, int] = {n: i for i, n in enumerate(_BASE_NAMES)}
+        self._codes = NameCodes(_BASE_NAMES)
+        self._names = self._codes.names
         self.t = array("d")
         self.type = array("H")
         self.index = array("i")
         self.delta = array("H")
         self.size = array("i")
         self.turn = array("H")
-
-    def _code(self, name: str | None) -> int:
-        if not name:
-            return 0
-        code = self._codes.get(name)
-        if code is None:
-            code = self._codes[name] = len(self._names)
-            self._names.append(name)
-        return code
 
     def add(
         self,
@@ -77,9 +85,9 @@ class Timeline:
         turn: int = 0,
     ) -> None:
         self.t.append(t)
-        self.type.append(self._code(type_))
+        self.type.append(self._codes.code(type_))
         self.index.append(-1 if index is None else index)
-        self.delta.append(self._code(delta_type))
+        self.delta.append(self._codes.code(delta_type))
         self.size.append(size)
         self.turn.append(turn)
 
