@@ -62,7 +62,11 @@ def server(shell: Any) -> offline.OfflineServer:
 @pytest.fixture
 def interrupt_after() -> Iterator[Callable[[float], None]]:
     """Press the stop button after a delay: SIGINT to this process, as the kernel does
-    (it also wakes a blocking sleep or read, unlike ``_thread.interrupt_main``)."""
+    (it also wakes a blocking sleep or read, unlike ``_thread.interrupt_main``).
+
+    Python leaves SIGINT ignored when it was started ignoring it (a background job of a
+    non-interactive shell is), so the handler a kernel has is installed for the test."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timers: list[threading.Timer] = []
 
     def schedule(seconds: float) -> None:
@@ -73,3 +77,4 @@ def interrupt_after() -> Iterator[Callable[[float], None]]:
     yield schedule
     for timer in timers:
         timer.cancel()
+    signal.signal(signal.SIGINT, previous)
