@@ -239,6 +239,12 @@ class Claude(Magics):
         ns = self.shell.user_ns
         offline = bool(args.offline or args.replay or self.offline)
         opts, tools = self._options(args, ns, offline)
+        if args.step and tools:
+            raise UsageError(
+                "--step plays one response and cannot run your tools: drop --step, or the tools "
+                "(--tools '' if they come from %config Claude.tools); server tools such as "
+                "--web-search work with --step."
+            )
         text = prompt if args.no_interp or not self.interpolate else interpolate(prompt, ns)
         attachments = [image_block(s, ns) for s in args.image or []]
         attachments += [document_block(s, ns) for s in args.file or []]

@@ -101,6 +101,21 @@ def test_bad_input_is_one_line_and_nothing_is_sent(shell, server, capsys, source
     assert len(server.requests) == before
 
 
+def test_step_with_python_tools_is_refused_before_anything_is_sent(shell, server, capsys):
+    def lookup(region: str) -> str:
+        """Look a region up."""
+        return region
+
+    shell.user_ns["lookup"] = lookup
+    before = len(server.requests)
+    r = run(shell, "%%claude --step --tools lookup\nq")
+    assert not r.success
+    text = "".join(capsys.readouterr())
+    assert "--step plays one response and cannot run your tools" in text
+    assert "Traceback" not in text
+    assert len(server.requests) == before
+
+
 def test_prompt_variables_code_and_json(shell, server):
     shell.user_ns["n"] = 3
     src = '%%claude\nGive {n} tips. Reply as {"tips": [...]} and keep `{literal}` and {{braces}}.'
