@@ -35,32 +35,17 @@ import anywidget
 import traitlets
 
 from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
+from .protocol import DELTA_TYPES, MESSAGE_EVENTS
 from .state import Change
 from .timeline import NameCodes
 from .timeline_chart import TimelineChart, _is_live, close_widgets
 
-KNOWN_EVENTS = (
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
-    "ping",
-    "error",
-)
-KNOWN_DELTAS = (
-    "text_delta",
-    "thinking_delta",
-    "signature_delta",
-    "input_json_delta",
-    "citations_delta",
-)
+KNOWN_EVENTS = (*MESSAGE_EVENTS, "ping", "error")
 # Totals, in this order: deltas are counted per delta type; anything else is "unknown".
 CATEGORIES = (
     "message_start",
     "content_block_start",
-    *KNOWN_DELTAS,
+    *DELTA_TYPES,
     "content_block_stop",
     "message_delta",
     "message_stop",
@@ -98,7 +83,7 @@ CHECKPOINT_MAX_ROWS = 2000
 def category(event: str, delta: str | None) -> str:
     """The totals bucket of an event: its type, its delta type for deltas, or ``unknown``."""
     if event == "content_block_delta":
-        return delta if delta in KNOWN_DELTAS else "unknown"
+        return delta if delta in DELTA_TYPES else "unknown"
     return event if event in KNOWN_EVENTS else "unknown"
 
 
@@ -437,7 +422,7 @@ export default { initialize, render };
 
 ESM = (
     ESM.replace("__KNOWN_EVENTS__", json.dumps(KNOWN_EVENTS))
-    .replace("__KNOWN_DELTAS__", json.dumps(KNOWN_DELTAS))
+    .replace("__KNOWN_DELTAS__", json.dumps(DELTA_TYPES))
     .replace("__CATEGORIES__", json.dumps(CATEGORIES))
     .replace("__COLORS__", json.dumps(COLORS))
 )
@@ -620,7 +605,7 @@ class EventInspector:
                     piece = delta.get(fields.get(dtype, ""))  # type: ignore[arg-type]
                     if isinstance(piece, str):
                         chars = len(piece)
-                cat = dtype if dtype in KNOWN_DELTAS else "unknown"
+                cat = dtype if dtype in DELTA_TYPES else "unknown"
             else:
                 cat = event if event in KNOWN_EVENTS else "unknown"
             nbytes = len(raw) if raw.isascii() else len(raw.encode("utf-8"))

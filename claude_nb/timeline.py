@@ -12,25 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .protocol import DELTA_TYPES, MESSAGE_EVENTS
+
 # Event and delta types are interned to small codes; unknown names get new codes.
-_BASE_NAMES = (
-    "",
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
-    "error",
-    "text_delta",
-    "thinking_delta",
-    "signature_delta",
-    "input_json_delta",
-    "citations_delta",
-    "tool_started",
-    "tool_finished",
-    "retry",
-)
+_BASE_NAMES = ("", *MESSAGE_EVENTS, "error", *DELTA_TYPES, "tool_started", "tool_finished", "retry")
 
 
 class NameCodes:

@@ -26,8 +26,9 @@ from nbclient import NotebookClient
 
 from claude_nb import offline
 from claude_nb.conversation import converse
-from claude_nb.inspector import CLOSED_ESM, KNOWN_DELTAS, EventInspector, InspectorWidget, category
+from claude_nb.inspector import CLOSED_ESM, EventInspector, InspectorWidget, category
 from claude_nb.offline.transcripts import SSEEvent, Transcript
+from claude_nb.protocol import DELTA_TYPES
 from claude_nb.runner import Run
 from claude_nb.timeline_chart import PAUSE_BG, TOOL_BG, TTFT_COLOR, TimelineChart
 from claude_nb.tools import as_tool, tool_params
@@ -285,7 +286,7 @@ def test_events_df_agrees_with_the_timeline_and_the_wire(fast_server):
     assert df["t"].is_monotonic_increasing
     deltas = df[df.type == "content_block_delta"]
     assert deltas.delta_type.value_counts().to_dict() == {
-        k: v for k, v in inspector.totals.items() if k in KNOWN_DELTAS
+        k: v for k, v in inspector.totals.items() if k in DELTA_TYPES
     }
     # the SDK never yields ping: the timeline has every other wire event
     wire = Counter(f.event for f in result.wire[0].frames)

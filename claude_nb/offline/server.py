@@ -44,6 +44,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..protocol import MESSAGE_EVENTS
 from .faults import STATUS_FOR_ERROR_TYPE, FaultSpec, parse_faults
 from .transcripts import (
     Emitted,
@@ -639,14 +640,7 @@ def _accumulate(emitted: Iterable[Emitted]) -> dict[str, Any]:
     snapshot: Any = None
     json_bufs: dict[int, bytes] = {}
     for item in emitted:
-        if item.name in ("ping", "error") or item.name not in (
-            "message_start",
-            "content_block_start",
-            "content_block_delta",
-            "content_block_stop",
-            "message_delta",
-            "message_stop",
-        ):
+        if item.name not in MESSAGE_EVENTS:  # ping, error
             continue
         snapshot = accumulate_event(event=item.data, current_snapshot=snapshot, json_bufs=json_bufs)  # type: ignore[arg-type]
     if snapshot is None:
