@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import json
 import queue
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from jupyter_client.manager import start_new_kernel
 
 
 @dataclass
@@ -53,6 +57,19 @@ def execute(kc: Any, code: str, timeout: float = 60, on_message: Any = None) -> 
     while reply["parent_header"].get("msg_id") != msg_id:
         reply = kc.get_shell_msg(timeout=timeout)
     return Execution(reply, messages)
+
+
+@contextlib.contextmanager
+def offline_kernel(speed: float) -> Iterator[tuple[Any, Any]]:
+    """A fresh IPython kernel with claude_nb loaded, answering from the offline server."""
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        ex = execute(kc, f"%load_ext claude_nb\n%claude offline --speed {speed:g}")
+        assert ex.status == "ok", ex.errors()
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def value(kc: Any, expr: str) -> Any:

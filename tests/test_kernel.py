@@ -8,8 +8,7 @@ import threading
 
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
-from kernel_utils import execute, parse, replay_widget, value
+from kernel_utils import execute, offline_kernel, parse, replay_widget, value
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
@@ -20,14 +19,8 @@ pytestmark = pytest.mark.kernel
 
 @pytest.fixture(scope="module")
 def kernel():
-    km, kc = start_new_kernel(kernel_name="python3")
-    try:
-        ex = execute(kc, "%load_ext claude_nb\n%claude offline --speed 0")
-        assert ex.status == "ok", ex.errors()
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with offline_kernel(speed=0) as km_kc:
+        yield km_kc
 
 
 def final_display(ex):

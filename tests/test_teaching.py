@@ -20,8 +20,7 @@ from typing import Any
 import anthropic
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
-from kernel_utils import execute, value
+from kernel_utils import execute, offline_kernel, value
 from nbclient import NotebookClient
 
 from claude_nb import offline
@@ -331,14 +330,8 @@ def test_record_then_replay_reproduces_text_and_pace(shell, server, tmp_path, ca
 
 @pytest.fixture(scope="module")
 def kernel():
-    km, kc = start_new_kernel(kernel_name="python3")
-    try:
-        ex = execute(kc, "%load_ext claude_nb\n%claude offline --speed 1")
-        assert ex.status == "ok", ex.errors()
+    with offline_kernel(speed=1) as (_, kc):
         yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def comm_models(ex: Any) -> dict[str, dict[str, Any]]:
