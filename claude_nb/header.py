@@ -81,10 +81,10 @@ def footer_lines(state: RunState) -> list[tuple[str, str]]:
         tokens += f" · {len(state.turns)} turns"
     lines.append((f"tokens: {tokens}", "info"))
     tps = state.tokens_per_second
+    approx = "~" if state.output_estimated else ""
+    rate = f"{approx}{tps:,.0f} tokens/s" if tps else "– tokens/s"
     timing = (
-        f"time to first token {fmt_secs(state.ttft)}"
-        f" · {('~' if state.output_estimated else '') + f'{tps:,.0f} tokens/s' if tps else '– tokens/s'}"
-        f" · total {fmt_secs(state.elapsed)}"
+        f"time to first token {fmt_secs(state.ttft)} · {rate} · total {fmt_secs(state.elapsed)}"
     )
     lines.append((timing, "info"))
     return lines

@@ -35,6 +35,7 @@ from .result import Result
 from .runner import Run, current_run
 from .state import Change, Outcome, RunError, begin_turn
 from .timeline_chart import close_widgets
+from .visible import visible_text
 
 # Events the SDK synthesises right after a raw delta (they repeat what it carries).
 HELPER_EVENTS = frozenset({"text", "thinking", "signature", "input_json", "citation"})
@@ -395,7 +396,7 @@ class Stepper:
         """The bar becomes one line of static HTML (no widget state left behind)."""
         if self.handle is not None:
             html = f"<div style='font-size:12px;color:{MUTED};margin:4px 0'>⏯ --step: {note}</div>"
-            self.handle.update({"text/html": html, "text/plain": _strip_tags(note)}, raw=True)
+            self.handle.update({"text/html": html, "text/plain": visible_text(note)}, raw=True)
         if self.label is not None:
             self.label.value = ""
         if self.detail is not None:
@@ -409,9 +410,3 @@ def _in_kernel() -> bool:
     from .views import in_kernel
 
     return in_kernel()
-
-
-def _strip_tags(html: str) -> str:
-    import re
-
-    return re.sub(r"<[^>]+>", "", html)
