@@ -38,7 +38,8 @@ from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
 from .protocol import DELTA_TYPES, MESSAGE_EVENTS
 from .state import Change
 from .timeline import NameCodes
-from .timeline_chart import TimelineChart, _is_live, close_widgets
+from .timeline_chart import TimelineChart
+from .views import close_widgets, is_live
 
 KNOWN_EVENTS = (*MESSAGE_EVENTS, "ping", "error")
 # Totals, in this order: deltas are counted per delta type; anything else is "unknown".
@@ -476,7 +477,7 @@ class EventInspector:
 
     def widget(self) -> Any:
         """The inspector (with the timeline chart above it when that extra is on too)."""
-        if not _is_live(self.run):
+        if not is_live(self.run):
             return None
         import ipywidgets
 

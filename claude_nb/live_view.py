@@ -16,6 +16,7 @@ from IPython.display import display
 from .header import footer_html, header_html
 from .segments import Layout, MarkdownRun, Op
 from .state import Change, RunState
+from .views import close_widgets
 from .widget import LiveWidget
 
 # Seconds after display at which the whole view is re-sent once, for a browser that
@@ -89,13 +90,7 @@ class LiveView:
             self.widget.checkpoint = ""
             self.widget._esm = "export default {};"
             self.widget._css = ""
-            for w in (self.widget, self.box):
-                if w is None:
-                    continue
-                layout = getattr(w, "layout", None)
-                w.close()
-                if layout is not None:  # a DOMWidget's Layout is a widget of its own
-                    layout.close()
+            close_widgets(self.widget, self.box)
             self.widget = self.box = None
 
     def size(self) -> int:

@@ -34,7 +34,7 @@ from .panels import MUTED, PRE_STYLE, esc, fmt_secs
 from .result import Result
 from .runner import Run, current_run
 from .state import Change, Outcome, RunError, begin_turn
-from .timeline_chart import close_widgets
+from .views import close_widgets
 from .visible import visible_text
 
 # Events the SDK synthesises right after a raw delta (they repeat what it carries).

@@ -23,6 +23,7 @@ from typing import Any
 
 from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
 from .state import Change
+from .views import close_widgets, is_live
 
 BUCKETS = 100
 CHART_PX = 64  # height of the bars area
@@ -38,22 +39,6 @@ TOOL_BG = "rgba(217,119,6,0.25)"
 PAUSE_BG = "rgba(220,38,38,0.16)"
 TTFT_COLOR = "#dc2626"
 _NOT_STREAM = frozenset({"tool_started", "tool_finished", "retry"})
-
-
-def close_widgets(*widgets: Any) -> None:
-    """Close ipywidgets and the helper widgets they own (``layout``, ``style``).
-
-    A DOMWidget's Layout and a Button's or HTML's Style are widgets of their own: left
-    open, their state stays in the kernel and in a notebook saved by nbclient.
-    """
-    for w in widgets:
-        if w is None:
-            continue
-        parts = [getattr(w, "layout", None), getattr(w, "style", None)]
-        w.close()
-        for p in parts:
-            if p is not None and hasattr(p, "close"):
-                p.close()
 
 
 class _Bins:
@@ -119,7 +104,7 @@ class TimelineChart:
 
     def widget(self) -> Any:
         """The live chart beside the answer; with ``--events`` the inspector shows it instead."""
-        if not _is_live(self.run) or self._inspector_present():
+        if not is_live(self.run) or self._inspector_present():
             return None
         return self.live_widget(flex="0 1 40%", align_self="flex-start")
 
@@ -316,12 +301,3 @@ class TimelineChart:
             )
             + "</div>"
         )
-
-
-def _is_live(run: Any) -> bool:
-    """Only the widget view shows widgets (terminal, display and quiet views do not)."""
-    try:
-        from .live_view import LiveView
-    except ImportError:
-        return False
-    return isinstance(run.view, LiveView)

@@ -54,6 +54,31 @@ class DisplayView:
         return self.layout.text_chars()
 
 
+def close_widgets(*widgets: Any) -> None:
+    """Close ipywidgets and the helper widgets they own (``layout``, ``style``).
+
+    A DOMWidget's Layout and a Button's or HTML's Style are widgets of their own: left
+    open, their state stays in the kernel and in a notebook saved by nbclient.
+    """
+    for w in widgets:
+        if w is None:
+            continue
+        parts = [getattr(w, "layout", None), getattr(w, "style", None)]
+        w.close()
+        for p in parts:
+            if p is not None and hasattr(p, "close"):
+                p.close()
+
+
+def is_live(run: Any) -> bool:
+    """Only the widget view shows widgets (terminal, display and quiet views do not)."""
+    try:
+        from .live_view import LiveView
+    except ImportError:
+        return False
+    return isinstance(run.view, LiveView)
+
+
 def in_kernel() -> bool:
     """True inside a Jupyter kernel (where a front-end may render widgets)."""
     try:
