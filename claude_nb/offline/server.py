@@ -824,12 +824,12 @@ class OfflineServer:
             return record
 
     def _end(self, record: RequestRecord) -> None:
+        """Close the record and log it, then count the request out: once ``wait_idle``
+        returns, every finished request's log line has been written."""
         with self._idle:
             record.ended = time.monotonic()
             if record.outcome is None:
                 record.outcome = "complete"
-            self._inflight -= 1
-            self._idle.notify_all()
         if record.outcome == "client_disconnected":
             logger.info(
                 "client disconnected from %s %s (%s) after %d events",
@@ -850,6 +850,9 @@ class OfflineServer:
             record.duration or 0.0,
             record.request_id,
         )
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
 
     # -- server-held conversations (beta ``thread`` field, used by the SDK tool runner) ----
     def _save_conversation(self, body: Mapping[str, Any], message: Mapping[str, Any]) -> None:
