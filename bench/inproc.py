@@ -29,8 +29,10 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH_DIR))
 
+from claude_nb.request import default_model  # noqa: E402
+
 REQUEST = {
-    "model": "claude-sonnet-5-5",
+    "model": default_model(),
     "max_tokens": 64_000,
     "messages": [{"role": "user", "content": "q"}],
 }

@@ -128,10 +128,12 @@ def time_raw(url: str, max_tokens: int, memory: str = "") -> None:
     global _client
     import anthropic
 
+    from claude_nb.request import default_model
+
     if _client is None or str(_client.base_url).rstrip("/") != url.rstrip("/"):
         _client = anthropic.Anthropic(base_url=url, api_key="offline")
     request = {
-        "model": "claude-sonnet-5-5",
+        "model": default_model(),
         "max_tokens": max_tokens,
         "messages": [{"role": "user", "content": "q"}],
     }

@@ -26,6 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from claude_nb.request import default_model
+
 
 def stream(spec: dict, reps: int, mode: str) -> None:
     import anthropic
@@ -34,7 +36,7 @@ def stream(spec: dict, reps: int, mode: str) -> None:
     from claude_nb.runner import Run
 
     request = {
-        "model": "claude-sonnet-5-5",
+        "model": default_model(),
         "max_tokens": 64_000,
         "messages": [{"role": "user", "content": "q"}],
     }

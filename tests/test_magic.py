@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from sdk_facts import MODEL, OTHER_MODEL, THIRD_MODEL
 
 SECRET = "sk-ant-api03-SECRET-never-show-me-0123456789"
 
@@ -45,12 +46,12 @@ def test_line_form(shell, server):
 def test_every_request_option_reaches_the_api(shell, server):
     shell.user_ns["persona"] = "You are terse."
     src = (
-        "%%claude -m claude-opus-5-5 --max-tokens 9000 --stop END --stop STOP -s persona"
+        f"%%claude -m {OTHER_MODEL} --max-tokens 9000 --stop END --stop STOP -s persona"
         " --effort high --thinking 2048 --fast --param temperature=0.2 --param 'tags=[\"a\"]'\nq"
     )
     assert run(shell, src).success
     body = last_body(server)
-    assert body["model"] == "claude-opus-5-5" and body["max_tokens"] == 9000
+    assert body["model"] == OTHER_MODEL and body["max_tokens"] == 9000
     assert body["stop_sequences"] == ["END", "STOP"]
     assert body["system"] == "You are terse."
     assert body["output_config"] == {"effort": "high"}
@@ -65,14 +66,14 @@ def test_every_request_option_reaches_the_api(shell, server):
 
 def test_config_defaults_apply(shell, server):
     run(shell, "%config Claude.max_tokens = 1234")
-    run(shell, "%config Claude.model = 'claude-haiku-5-5'")
+    run(shell, f"%config Claude.model = {THIRD_MODEL!r}")
     try:
         run(shell, "%%claude\nq")
         body = last_body(server)
-        assert body["max_tokens"] == 1234 and body["model"] == "claude-haiku-5-5"
+        assert body["max_tokens"] == 1234 and body["model"] == THIRD_MODEL
     finally:
         run(shell, "%config Claude.max_tokens = 4096")
-        run(shell, "%config Claude.model = 'claude-sonnet-5-5'")
+        run(shell, f"%config Claude.model = {MODEL!r}")
 
 
 @pytest.mark.parametrize(
@@ -241,7 +242,7 @@ def test_usage_table(shell, server, capsys):
     run(shell, "%%claude\nq")
     assert run(shell, "%claude usage").success
     out = capsys.readouterr().out
-    assert "est. cost" in out and "claude-sonnet-5-5" in out
+    assert "est. cost" in out and MODEL in out
 
 
 def test_no_api_key_is_one_clear_line(shell, server, monkeypatch, capsys):

@@ -9,11 +9,11 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from sdk_facts import MODEL
 
 from claude_nb import offline
 from claude_nb.offline.faults import FaultSpec, parse_faults
 
-MODEL = "claude-sonnet-4-6"
 HI = [{"role": "user", "content": "Hello!"}]
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from sdk_facts import MODEL, OTHER_MODEL, SDK_MODELS
 
 from claude_nb import cli, offline
 from claude_nb.offline.transcripts import TranscriptBuilder, estimate_input_tokens
 
-MODEL = "claude-sonnet-4-6"
 HI = [{"role": "user", "content": "Hi there, please help me with my data."}]
 
 
@@ -192,11 +192,8 @@ def test_count_tokens_and_models(offline_client: anthropic.Anthropic) -> None:
     body = {"model": MODEL, "messages": HI, "system": "You are terse."}
     count = offline_client.messages.count_tokens(**body)
     assert count.input_tokens == estimate_input_tokens(body)
-    from anthropic.types.model_param import ModelParam
-
-    literal_ids = set(__import__("typing").get_args(__import__("typing").get_args(ModelParam)[0]))
     ids = [m.id for m in offline_client.models.list(limit=5)]
-    assert set(ids) == literal_ids and len(ids) == len(literal_ids)
+    assert ids == list(SDK_MODELS)  # the server lists exactly what the installed SDK does
     page = offline_client.models.list(limit=5)
     assert (
         page.has_more
@@ -204,8 +201,9 @@ def test_count_tokens_and_models(offline_client: anthropic.Anthropic) -> None:
         and page.first_id == page.data[0].id
         and page.last_id == page.data[-1].id
     )
-    model = offline_client.models.retrieve("claude-sonnet-4-5")
-    assert (model.type, model.display_name) == ("model", "Claude Sonnet 4.5")
+    model = offline_client.models.retrieve(OTHER_MODEL)
+    assert model.type == "model" and model.id == OTHER_MODEL
+    assert model.display_name.startswith("Claude ") and "-" not in model.display_name
     with pytest.raises(anthropic.NotFoundError):
         offline_client.models.retrieve("gpt-nope")
 
@@ -355,10 +353,10 @@ def test_selection_by_request(
     offline_server: offline.OfflineServer,
     offline_client: anthropic.Anthropic,
 ) -> None:
-    message = final(offline_client, model="claude-opus-4-7", **kwargs)
+    message = final(offline_client, model=OTHER_MODEL, **kwargs)
     assert offline_server.wait_idle(2)
     assert offline_server.requests[-1].transcript == expected
-    assert message.model == "claude-opus-4-7"
+    assert message.model == OTHER_MODEL
     assert_matches(message, fold(offline.load_transcript(expected).dicts()))
 
 

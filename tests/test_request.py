@@ -7,6 +7,7 @@ import anthropic
 import pytest
 from anthropic.resources.messages import Messages
 from anthropic.types import OutputConfigParam
+from sdk_facts import MODEL, SDK_MODELS
 
 from claude_nb.errors import UsageError
 from claude_nb.request import EFFORTS, MODELS, Options, build_request, default_model, parse_params
@@ -14,7 +15,7 @@ from claude_nb.request import EFFORTS, MODELS, Options, build_request, default_m
 
 def full_options() -> Options:
     return Options(
-        model="claude-sonnet-5-5",
+        model=MODEL,
         max_tokens=8000,
         system="be brief",
         stop=["END"],
@@ -59,6 +60,7 @@ def test_the_request_is_accepted_by_the_sdk_without_sending():
 
 
 def test_default_model_is_in_the_sdk_list():
+    assert set(MODELS) == {m for m in SDK_MODELS if m.startswith("claude-")}
     assert default_model() in MODELS
     assert default_model().startswith("claude-sonnet-")
 

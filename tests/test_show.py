@@ -11,6 +11,7 @@ import anthropic
 import httpx2
 import pytest
 from markdown_it import MarkdownIt
+from sdk_facts import MODEL
 
 import claude_nb
 from claude_nb import offline
@@ -22,7 +23,7 @@ TRANSCRIPTS = offline.transcript_names()
 
 def stream(client, name, **extra):
     return client.messages.stream(
-        model="claude-sonnet-5-5",
+        model=MODEL,
         max_tokens=32000,
         messages=[{"role": "user", "content": "hi"}],
         extra_headers={"x-claude-nb-transcript": name, **extra.pop("headers", {})},

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 from kernel_utils import execute, offline_kernel, value
 from nbclient import NotebookClient
+from sdk_facts import MODEL
 
 from claude_nb import offline
 from claude_nb.conversation import converse
@@ -36,7 +37,6 @@ from claude_nb.wire import WireTap
 REPO = Path(__file__).resolve().parents[1]
 TRANSCRIPTS = Path(offline.__file__).parent / "transcripts"
 LESSON = REPO / "notebooks" / "streaming-explained.ipynb"
-MODEL = "claude-sonnet-5-5"
 INSPECTOR_ID = "claude_nb.inspector.InspectorWidget"
 
 
