@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from claude_nb.highlight import warm_lexers
-from claude_nb.markdown import render_markdown
-from claude_nb.samples import llm_markdown
-from claude_nb.streaming_markdown import StreamingMarkdown
-from claude_nb.visible import FlickerMeter, visible_text
+from claude_nb.render.markdown import render_markdown
+from claude_nb.render.markdown import warm as warm_lexers
+from claude_nb.render.streaming import StreamingMarkdown
+from claude_nb.render.visible import FlickerMeter, visible_text
+from claude_nb.testing.samples import llm_markdown
 
 DELTA_CHARS = 4
 TOKENS_PER_S = 100.0
@@ -197,12 +197,12 @@ def baseline(text: str, final: str, run: Run, mode: str) -> None:
 
 WARM_SCRIPT = r"""
 import json, sys, time
-from claude_nb import highlight
-from claude_nb.markdown import render_markdown
+from claude_nb.render import highlight, markdown
+from claude_nb.render.markdown import render_markdown
 warm = sys.argv[1] == "warm"
 t0 = time.perf_counter()
 if warm:
-    highlight.warm_lexers()
+    markdown.warm()
 warm_s = time.perf_counter() - t0
 added = {}
 for i, lang in enumerate(highlight.COMMON_LANGUAGES + ("haskell", "kotlin")):

@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from claude_nb.samples import llm_markdown
-from claude_nb.segments import MarkdownRun
+from claude_nb.render.segments import MarkdownRun
+from claude_nb.testing.samples import llm_markdown
 
 INTERVALS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = llm_markdown(args.kb * 1024, args.seed)
     if args.html is None:
-        from claude_nb.markdown import render_markdown
+        from claude_nb.render.markdown import render_markdown
 
         args.html = len(render_markdown(text).encode()) + 1500  # header, footer, wrappers
     rows = model(

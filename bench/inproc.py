@@ -29,7 +29,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH_DIR))
 
-from claude_nb.request import default_model  # noqa: E402
+from claude_nb.sdk import default_model  # noqa: E402
 
 REQUEST = {
     "model": default_model(),
@@ -51,8 +51,8 @@ def ttfp(server: Any, reps: int, tps: float = 100.0) -> dict[str, Any]:
     """Server send of the first text_delta -> first widget patch with text (perf_counter)."""
     import anthropic
 
-    from claude_nb.highlight import warm_lexers
-    from claude_nb.runner import Run
+    from claude_nb.notebook.runner import Run
+    from claude_nb.render.markdown import warm as warm_lexers
 
     warm_lexers()  # as %load_ext claude_nb does (in a background thread)
     client = anthropic.Anthropic(base_url=server.url, api_key="offline")
@@ -103,8 +103,8 @@ CODE_SCRIPT = r"""
 import contextlib, io, json, sys, time
 sys.path.insert(0, sys.argv[3])
 import anthropic
-from claude_nb.runner import Run
-from claude_nb import highlight
+from claude_nb.notebook.runner import Run
+from claude_nb.render import highlight, markdown
 url, mode = sys.argv[1], sys.argv[2]
 client = anthropic.Anthropic(base_url=url, api_key="offline")
 req = {"model": "m", "max_tokens": 1000, "messages": [{"role": "user", "content": "q"}]}
@@ -126,7 +126,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     r.close()
 t0 = time.perf_counter()
 if mode == "warm":
-    highlight.warm_lexers()
+    markdown.warm()
 warm_s = time.perf_counter() - t0
 first = once()
 again = once()

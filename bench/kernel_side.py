@@ -24,8 +24,8 @@ _client: Any = None
 
 
 def install() -> None:
-    from claude_nb import painter as painter_mod
-    from claude_nb import runner as runner_mod
+    from claude_nb.views import painter as painter_mod
+    from claude_nb.notebook import runner as runner_mod
 
     if getattr(runner_mod.Run, "_bench_installed", False):
         return
@@ -128,7 +128,7 @@ def time_raw(url: str, max_tokens: int, memory: str = "") -> None:
     global _client
     import anthropic
 
-    from claude_nb.request import default_model
+    from claude_nb.sdk import default_model
 
     if _client is None or str(_client.base_url).rstrip("/") != url.rstrip("/"):
         _client = anthropic.Anthropic(base_url=url, api_key="offline")
@@ -168,8 +168,8 @@ def report(check_html: bool = False) -> str:
 
 def _check_html(run: Any) -> dict[str, Any]:
     """Is every markdown run's final HTML a one-shot render of its whole text?"""
-    from claude_nb.markdown import render_markdown
-    from claude_nb.segments import MarkdownRun
+    from claude_nb.render.markdown import render_markdown
+    from claude_nb.render.segments import MarkdownRun
 
     runs = [s for s in run.layout.segments if isinstance(s, MarkdownRun)]
     t0 = time.perf_counter()

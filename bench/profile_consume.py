@@ -26,14 +26,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from claude_nb.request import default_model
+from claude_nb.sdk import default_model
 
 
 def stream(spec: dict, reps: int, mode: str) -> None:
     import anthropic
     from serve import ServerProcess
 
-    from claude_nb.runner import Run
+    from claude_nb.notebook.runner import Run
 
     request = {
         "model": default_model(),

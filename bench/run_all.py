@@ -191,7 +191,7 @@ def bytes_tradeoff(res: dict[str, Any], seed: int, plan: list[tuple[int, str]]) 
     Everything but the patch batches (widget open/close, checkpoints, final bundle) and the
     per-message envelope come from the measured run; the patches are simulated.
     """
-    from claude_nb.samples import llm_markdown
+    from claude_nb.testing.samples import llm_markdown
 
     out: dict[str, Any] = {}
     for kb, measured_key in plan:

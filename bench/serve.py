@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from claude_nb import offline
 from claude_nb.offline import server as server_mod
-from claude_nb.samples import llm_markdown
+from claude_nb.testing.samples import llm_markdown
 
 _timings: list[dict[str, Any]] = []
 _lock = threading.Lock()

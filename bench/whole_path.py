@@ -75,7 +75,7 @@ class Kernel:
             "%load_ext claude_nb\n"
             f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r})\n"
             "import kernel_side as _kb; _kb.install()\n"
-            "import claude_nb.highlight as _hl; _hl.warm_lexers()\n",
+            "import claude_nb.render.markdown as _md; _md.warm()\n",
             check=True,
         )
 
@@ -413,7 +413,7 @@ def overhead(
 
 def view_figures(ex: Execution, rep: dict[str, Any], answer: str) -> dict[str, Any]:
     """Bytes, rates, paint costs and final-HTML checks of one ``%%claude`` cell."""
-    from claude_nb.markdown import render_markdown
+    from claude_nb.render.markdown import render_markdown
 
     t = traffic(ex)
     out = summary(t)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .result import Result, ToolCall
-    from .tools import tool
+    from claude_nb.notebook.result import Result, ToolCall
+    from claude_nb.notebook.tools import tool
 
 __version__ = "0.1.0"
 __all__ = ["Result", "ToolCall", "load_ipython_extension", "show", "tool"]
@@ -28,7 +28,7 @@ def show(stream: Any, *, view: str = "auto") -> Result:
     Errors mid-stream (an ``error`` event, a dropped connection, an interrupt) are shown
     in the footer and recorded on the result instead of raised; the partial answer stays.
     """
-    from .runner import Run
+    from claude_nb.notebook.runner import Run
 
     run = Run(view=view)
     run.show_stream(stream)
@@ -38,11 +38,11 @@ def show(stream: Any, *, view: str = "auto") -> Result:
 def __getattr__(name: str) -> Any:
     # Lazy: `import claude_nb` (and `claude_nb.offline`) stays light and import-order safe.
     if name in ("Result", "ToolCall"):
-        from . import result
+        from claude_nb.notebook import result
 
         return getattr(result, name)
     if name == "tool":
-        from .tools import tool
+        from claude_nb.notebook.tools import tool
 
         return tool
     raise AttributeError(f"module 'claude_nb' has no attribute {name!r}")
@@ -50,6 +50,6 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext claude_nb``."""
-    from .magic import load_ipython_extension as load
+    from claude_nb.notebook.magic import load_ipython_extension as load
 
     load(shell)

@@ -18,7 +18,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from . import offline
+    from claude_nb import offline
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s %(message)s"
@@ -67,7 +67,7 @@ def _stop_signals() -> list[signal.Signals]:
 
 
 def _cmd_transcripts(args: argparse.Namespace) -> int:
-    from .offline import describe_selection, load_transcript, transcript_names
+    from claude_nb.offline import describe_selection, load_transcript, transcript_names
 
     names = transcript_names()
     width = max(map(len, names), default=0)
@@ -103,7 +103,7 @@ def _add_transcripts(subparsers: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from claude_nb.demo import run_demo
 
     return run_demo(speed=args.speed)
 

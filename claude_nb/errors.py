@@ -8,11 +8,23 @@ should never need a traceback to know which of these it was.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anthropic
 import httpx2
 from IPython.core.error import UsageError as IPythonUsageError
 
-from .state import RunError
+
+@dataclass
+class RunError:
+    """A failure the user must read: what happened and what to do."""
+
+    kind: str
+    message: str
+    hint: str = ""
+
+    def line(self) -> str:
+        return f"{self.message} {self.hint}".strip()
 
 
 class ClaudeNbError(Exception):

@@ -1,6 +1,6 @@
 """Conversations are plain objects: ordered turns, re-runs replace, history stays valid."""
 
-from claude_nb.chat import Chat
+from claude_nb.notebook.chat import Chat
 
 
 def user(text):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from claude_nb.errors import PromptError
-from claude_nb.interp import interpolate
+from claude_nb.notebook.interp import interpolate
 
 
 def test_names_attributes_calls_and_format_specs_are_filled():

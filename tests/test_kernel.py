@@ -12,7 +12,7 @@ from kernel_utils import execute, offline_kernel, parse, replay_widget, value
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from claude_nb.visible import visible_text
+from claude_nb.render.visible import visible_text
 
 pytestmark = pytest.mark.kernel
 

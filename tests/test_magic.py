@@ -314,12 +314,12 @@ def test_tools_run_only_when_registered(shell, server):
 
 
 def test_an_internal_error_still_closes_binds_and_says_so(shell, server, capsys, monkeypatch):
-    import claude_nb.runner
+    import claude_nb.notebook.runner
 
     def boom(*args, **kwargs):
         raise KeyError("bug")
 
-    monkeypatch.setattr(claude_nb.runner, "apply_event", boom)
+    monkeypatch.setattr(claude_nb.notebook.runner, "apply_event", boom)
     r = run(shell, "%%claude\nq")
     assert not r.success
     text = "".join(capsys.readouterr())

@@ -7,16 +7,16 @@ from html.parser import HTMLParser
 
 import pytest
 
-from claude_nb.highlight import (
+from claude_nb.render.highlight import (
     PRE_STYLE,
     LiveHighlighter,
     highlight_code,
     lexer_for,
     warm_lexers,
 )
-from claude_nb.markdown import HAS_LINKIFY, is_safe_url, render_markdown
-from claude_nb.samples import llm_markdown
-from claude_nb.visible import visible_text
+from claude_nb.render.markdown import HAS_LINKIFY, is_safe_url, render_markdown
+from claude_nb.render.visible import visible_text
+from claude_nb.testing.samples import llm_markdown
 
 REL = 'rel="noopener noreferrer nofollow" target="_blank"'
 

@@ -1,6 +1,6 @@
 """The painter: one throttle for every view; urgent paints; backoff when painting is slow."""
 
-from claude_nb.painter import Painter
+from claude_nb.views.painter import Painter
 
 
 class Clock:

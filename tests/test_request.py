@@ -10,7 +10,8 @@ from anthropic.types import OutputConfigParam
 from sdk_facts import MODEL, SDK_MODELS
 
 from claude_nb.errors import UsageError
-from claude_nb.request import EFFORTS, MODELS, Options, build_request, default_model, parse_params
+from claude_nb.notebook.request import Options, build_request, parse_params
+from claude_nb.sdk import EFFORTS, MODELS, default_model
 
 
 def full_options() -> Options:

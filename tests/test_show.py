@@ -15,8 +15,8 @@ from sdk_facts import MODEL
 
 import claude_nb
 from claude_nb import offline
-from claude_nb.runner import Run
-from claude_nb.terminal_view import TerminalView
+from claude_nb.notebook.runner import Run
+from claude_nb.views.terminal import TerminalView
 
 TRANSCRIPTS = offline.transcript_names()
 
@@ -211,7 +211,7 @@ class _Wrap:
 
 
 def test_retries_are_announced_and_counted(offline_server):
-    from claude_nb.runner import response_hook
+    from claude_nb.notebook.runner import response_hook
 
     client = anthropic.Anthropic(
         base_url=offline_server.url,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from markdown_it.token import Token
 
-from claude_nb.markdown import create_markdown, render_markdown
-from claude_nb.samples import llm_markdown
-from claude_nb.streaming_markdown import Frame, StreamingMarkdown, repair_inline
-from claude_nb.visible import FlickerMeter, visible_text
+from claude_nb.render.markdown import create_markdown, render_markdown
+from claude_nb.render.streaming import Frame, StreamingMarkdown, repair_inline
+from claude_nb.render.visible import FlickerMeter, visible_text
+from claude_nb.testing.samples import llm_markdown
 
 
 @dataclass

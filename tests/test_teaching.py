@@ -25,19 +25,19 @@ from nbclient import NotebookClient
 from sdk_facts import MODEL
 
 from claude_nb import offline
-from claude_nb.conversation import converse
-from claude_nb.inspector import CLOSED_ESM, EventInspector, InspectorWidget, category
+from claude_nb.notebook.runner import Run
+from claude_nb.notebook.tool_loop import converse
+from claude_nb.notebook.tools import as_tool, tool_params
 from claude_nb.offline.transcripts import SSEEvent, Transcript
-from claude_nb.protocol import DELTA_TYPES
-from claude_nb.runner import Run
-from claude_nb.timeline_chart import PAUSE_BG, TOOL_BG, TTFT_COLOR, TimelineChart
-from claude_nb.tools import as_tool, tool_params
-from claude_nb.wire import WireTap
+from claude_nb.stream.protocol import DELTA_TYPES
+from claude_nb.stream.wire import WireTap
+from claude_nb.teaching.inspector import CLOSED_ESM, EventInspector, InspectorWidget, category
+from claude_nb.teaching.timeline_chart import PAUSE_BG, TOOL_BG, TTFT_COLOR, TimelineChart
 
 REPO = Path(__file__).resolve().parents[1]
 TRANSCRIPTS = Path(offline.__file__).parent / "transcripts"
 LESSON = REPO / "notebooks" / "streaming-explained.ipynb"
-INSPECTOR_ID = "claude_nb.inspector.InspectorWidget"
+INSPECTOR_ID = "claude_nb.teaching.inspector.InspectorWidget"
 
 
 # Helpers ------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ def test_a_new_request_abandons_an_open_stepper(kernel):
             break
         time.sleep(0.2)
     assert outcome == "client_disconnected"
-    assert value(kc, "__import__('claude_nb.step').step.active() is None")
+    assert value(kc, "__import__('claude_nb.teaching.step').teaching.step.active() is None")
 
 
 # Saved notebooks ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 from typing import Literal
 
 import claude_nb
-from claude_nb.tools import REGISTRY, to_tool_content
+from claude_nb.notebook.tools import REGISTRY, to_tool_content
 
 
 def run(shell, source):

@@ -2,12 +2,13 @@
 
 Start it and point the real SDK at it::
 
-    from claude_nb import offline
     import anthropic
+    import claude_nb.sdk
+    from claude_nb import offline
 
     with offline.start(speed=0) as srv:
         client = anthropic.Anthropic(base_url=srv.url, api_key="offline")
-        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=1024,
+        with client.messages.stream(model=claude_nb.sdk.default_model(), max_tokens=1024,
                                     messages=[{"role": "user", "content": "hi"}]) as stream:
             print(stream.get_final_message().content[0].text)
 
@@ -19,9 +20,9 @@ Which answer a request gets: :func:`describe_selection`. Failures on demand:
 
 from __future__ import annotations
 
-from .faults import FaultSpec, parse_faults
-from .server import OUTCOMES, OfflineServer, RequestRecord
-from .transcripts import (
+from claude_nb.offline.faults import FaultSpec, parse_faults
+from claude_nb.offline.server import OUTCOMES, OfflineServer, RequestRecord
+from claude_nb.offline.transcripts import (
     SSEEvent,
     StreamPlan,
     Transcript,

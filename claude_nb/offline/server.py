@@ -34,7 +34,6 @@ import select
 import socket
 import threading
 import time
-import typing
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,9 +43,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..protocol import MESSAGE_EVENTS
-from .faults import STATUS_FOR_ERROR_TYPE, FaultSpec, parse_faults
-from .transcripts import (
+from claude_nb.offline.faults import STATUS_FOR_ERROR_TYPE, FaultSpec, parse_faults
+from claude_nb.offline.transcripts import (
     Emitted,
     StreamPlan,
     Transcript,
@@ -58,7 +56,15 @@ from .transcripts import (
     render,
     select_transcript,
 )
-from .validate import APIError, error_body, new_request_id, validate_count_tokens, validate_messages
+from claude_nb.offline.validate import (
+    APIError,
+    error_body,
+    new_request_id,
+    validate_count_tokens,
+    validate_messages,
+)
+from claude_nb.sdk import MODELS
+from claude_nb.stream.protocol import MESSAGE_EVENTS
 
 __all__ = ["OUTCOMES", "OfflineServer", "RequestRecord"]
 
@@ -131,15 +137,6 @@ def _display_name(model_id: str) -> str:
     family = [w.capitalize() for w in words[1:] if not w.isdigit()]
     version = ".".join(w for w in words[1:] if w.isdigit())
     return " ".join(["Claude", *family, *([version] if version else [])])
-
-
-def _model_ids() -> list[str]:
-    from anthropic.types.model_param import ModelParam
-
-    ids: list[str] = []
-    for arg in typing.get_args(ModelParam):
-        ids.extend(a for a in typing.get_args(arg) if isinstance(a, str))
-    return ids
 
 
 def _model_info(model_id: str, position: int) -> dict[str, Any]:
@@ -357,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _models(self, raw: bytes) -> None:
         query = parse_qs(urlsplit(self.path).query)
-        ids = _model_ids()
+        ids = list(MODELS)
         infos = [_model_info(m, i) for i, m in enumerate(ids)]
         try:
             limit = max(1, min(1000, int(query.get("limit", ["20"])[0])))
@@ -383,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, payload)
 
     def _model(self, model_id: str) -> None:
-        ids = _model_ids()
+        ids = list(MODELS)
         if model_id not in ids:
             raise APIError(404, "not_found_error", f"model: {model_id}")
         self._send_json(200, _model_info(model_id, ids.index(model_id)))

@@ -59,6 +59,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from claude_nb.sdk import default_model
+
 __all__ = [
     "SERVER_TOOL_LATENCY",
     "Emitted",
@@ -84,7 +86,7 @@ __all__ = [
 SERVER_TOOL_LATENCY = 0.6
 """Seconds (before ``speed``) a server tool result block waits, like a real search."""
 
-DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
+DEFAULT_MODEL = default_model()
 IMAGE_TOKENS = 1500
 TOOL_SYSTEM_TOKENS = 300
 _CONTENT_FIELDS = {
@@ -344,7 +346,7 @@ def load_transcript(name_or_path: str | Path) -> Transcript:
 class TranscriptBuilder:
     """Build a realistic stream programmatically (used for generated turns and benchmarks).
 
-    >>> t = TranscriptBuilder(model="claude-sonnet-4-5").text("Hello **world**").stop().build("hi")
+    >>> t = TranscriptBuilder(model="claude-x").text("Hello **world**").stop().build("hi")
 
     Blocks are appended in call order; ``message_start`` and a ``ping`` after the first
     ``content_block_start`` are added like the live API does. ``chunk`` is a fixed delta

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .protocol import DELTA_TYPES, MESSAGE_EVENTS
+from claude_nb.stream.protocol import DELTA_TYPES, MESSAGE_EVENTS
 
 # Event and delta types are interned to small codes; unknown names get new codes.
 _BASE_NAMES = ("", *MESSAGE_EVENTS, "error", *DELTA_TYPES, "tool_started", "tool_finished", "retry")

@@ -128,16 +128,8 @@ def highlight_code(code: str, lang: str) -> str:
 
 
 def warm_lexers(languages: Iterable[str] = COMMON_LANGUAGES) -> None:
-    """Import and compile what the first paints would otherwise stall on.
-
-    That is the lexers and the formatter, and the markdown parser's lazily compiled
-    regexes (linkify's alone take ~30 ms on first use).
-    """
-    # Imported here because markdown imports this module; a private instance, so this
-    # thread never shares parser objects with a render running meanwhile.
-    from claude_nb.markdown import create_markdown
-
-    create_markdown().render("# w\n\n**a** https://example.com $x$\n\n| a |\n|---|\n| b |\n")
+    """Import and compile the lexers and the formatter the first paints would stall on
+    (the parser's own warm-up is :func:`claude_nb.render.markdown.warm`)."""
     for lang in languages:
         lexer = lexer_for(lang)
         if lexer is not None:

@@ -1,6 +1,6 @@
 """Teaching mode's event inspector: every SSE event of the answer, live, beside it.
 
-Rows come from the raw wire (:mod:`claude_nb.wire`), not from the SDK's events, so the
+Rows come from the raw wire (:mod:`claude_nb.stream.wire`), not from the SDK's events, so the
 ``ping`` events the SDK hides show up too, with their exact ``event:``/``data:`` text.
 The kernel half (:class:`EventInspector`) parses new frames in ``paint`` (at most ~20
 times a second; ``changed`` does nothing, so the per-event hot path is untouched) and
@@ -34,12 +34,13 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
-from .protocol import DELTA_TYPES, MESSAGE_EVENTS
-from .state import Change
-from .timeline import NameCodes
-from .timeline_chart import TimelineChart
-from .views import close_widgets, is_live
+from claude_nb.render.html import BORDER, MUTED, esc, fmt_int, fmt_secs
+from claude_nb.stream.protocol import DELTA_TYPES, MESSAGE_EVENTS
+from claude_nb.stream.state import Change
+from claude_nb.stream.timeline import NameCodes
+from claude_nb.teaching.timeline_chart import TimelineChart
+from claude_nb.views.jupyter import close_widgets
+from claude_nb.views.live import is_live
 
 KNOWN_EVENTS = (*MESSAGE_EVENTS, "ping", "error")
 # Totals, in this order: deltas are counted per delta type; anything else is "unknown".
@@ -445,6 +446,8 @@ class InspectorWidget(anywidget.AnyWidget):
 
 class EventInspector:
     """The ``--events`` extra: live SSE event table beside the answer, summary at the end."""
+
+    hosts_timeline = True  # a TimelineChart of the same run shows inside this widget
 
     def __init__(self, run: Any) -> None:
         self.run = run

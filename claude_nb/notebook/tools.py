@@ -4,7 +4,7 @@ Schemas and argument validation come from the SDK's own ``anthropic.beta_tool`` 
 signature's type hints through pydantic, parameter descriptions from the docstring).
 We do not use ``client.beta.messages.tool_runner``: it runs tools inside its own loop,
 where we could not show each call live, ask for confirmation, or stop cleanly on an
-interrupt; :mod:`claude_nb.conversation` drives the classic full-history loop itself.
+interrupt; :mod:`claude_nb.notebook.tool_loop` drives the classic full-history loop itself.
 
 Only registered functions ever run. A name Claude invents gets an error result; it is
 never looked up in the notebook's namespace.
@@ -20,10 +20,10 @@ from typing import Any
 
 import anthropic
 
-from .errors import UsageError
-from .interp import dataframe_markdown
-from .segments import truncate
-from .state import ToolRun
+from claude_nb.errors import UsageError
+from claude_nb.notebook.interp import dataframe_markdown
+from claude_nb.render.segments import truncate
+from claude_nb.stream.state import ToolRun
 
 REGISTRY: dict[str, Any] = {}  # name -> anthropic BetaFunctionTool, filled by @tool
 

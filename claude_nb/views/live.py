@@ -1,6 +1,6 @@
 """The kernel half of the live view: turns layout changes into widget patches.
 
-The browser half is :mod:`claude_nb.widget`. When the run ends, the widget's output is
+The browser half is :mod:`claude_nb.views.widget`. When the run ends, the widget's output is
 replaced in place (display handle update) by the static bundle and the widget is
 closed, so a saved notebook keeps plain HTML and no widget state.
 """
@@ -13,11 +13,11 @@ from typing import Any
 
 from IPython.display import display
 
-from .header import footer_html, header_html
-from .segments import Layout, MarkdownRun, Op
-from .state import Change, RunState
-from .views import close_widgets
-from .widget import LiveWidget
+from claude_nb.render.header import footer_html, header_html
+from claude_nb.render.segments import Layout, MarkdownRun, Op
+from claude_nb.stream.state import Change, RunState
+from claude_nb.views.jupyter import close_widgets
+from claude_nb.views.widget import LiveWidget
 
 # Seconds after display at which the whole view is re-sent once, for a browser that
 # loaded the widget's code late and so missed the first patches; skipped once the view
@@ -146,3 +146,8 @@ class LiveView:
         )
         clock = [round(self.state.elapsed, 3), not self.state.status.finished]
         return json.dumps({"seq": self.seq, "html": html, "tails": tails, "clock": clock})
+
+
+def is_live(run: Any) -> bool:
+    """Only the widget view shows widgets (terminal, display and quiet views do not)."""
+    return isinstance(run.view, LiveView)

@@ -7,7 +7,7 @@ request is sent, the response starts arriving), shows the live view and a small 
 bar, and *returns*: the cell finishes and the HTTP response stays open. Each click is
 then handled by the idle kernel: it pulls the next event(s) from the open stream's
 iterator (which blocks only until the next event has arrived), feeds each through the
-same reducer path as a normal run (:meth:`claude_nb.runner.Run.step`), paints, and shows
+same reducer path as a normal run (:meth:`claude_nb.notebook.runner.Run.step`), paints, and shows
 the event's exact wire text and JSON. At ``message_stop``, an ``error`` event or the end
 of the body the stream is closed, the static output replaces the live view, and
 ``on_done`` binds ``_claude`` like any other run.
@@ -15,7 +15,7 @@ of the body the stream is closed, the static output replaces the live view, and
 Only one stepper is open at a time: a new ``%%claude`` (or re-running the cell) abandons
 the previous one, and closing its run closes its HTTP connection, so nothing is left
 holding a socket. Without widgets (no Jupyter front-end) the same object can be driven
-from code: ``claude_nb.step.active().advance(5)``, ``.run_to_end()``.
+from code: ``claude_nb.teaching.step.active().advance(5)``, ``.run_to_end()``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from typing import Any
 import anthropic
 import httpx2
 
-from .errors import RunFailed, describe_error
-from .panels import MUTED, PRE_STYLE, esc, fmt_secs
-from .result import Result
-from .runner import Run, current_run
-from .state import Change, Outcome, RunError, begin_turn
-from .views import close_widgets
-from .visible import visible_text
+from claude_nb.errors import RunError, RunFailed, describe_error
+from claude_nb.notebook.result import Result
+from claude_nb.notebook.runner import Run
+from claude_nb.render.html import MUTED, PRE_STYLE, esc, fmt_secs
+from claude_nb.render.visible import visible_text
+from claude_nb.stream.state import Change, Outcome, begin_turn
+from claude_nb.views.jupyter import close_widgets
 
 # Events the SDK synthesises right after a raw delta (they repeat what it carries).
 HELPER_EVENTS = frozenset({"text", "thinking", "signature", "input_json", "citation"})
@@ -129,11 +129,11 @@ class Stepper:
         run.start()
         run.emit(begin_turn(run.state))
         run.painter.poke(urgent=True)
-        token = current_run.set(run)  # so the wire tap and the retry hook find this run
         try:
-            self.manager = self.client.messages.stream(**self.request)
-            self.stream = self.manager.__enter__()
-            self.iterator = iter(self.stream)
+            with run.in_flight():  # so the wire tap and the retry hook find this run
+                self.manager = self.client.messages.stream(**self.request)
+                self.stream = self.manager.__enter__()
+                self.iterator = iter(self.stream)
         except KeyboardInterrupt:
             run.end(Outcome.INTERRUPTED)
         except STREAM_ERRORS as exc:
@@ -141,8 +141,6 @@ class Stepper:
                 Outcome.ERROR,
                 describe_error(exc, retries=run.retries, read_timeout=run.read_timeout),
             )
-        finally:
-            current_run.reset(token)
         if run.state.outcome is not None:
             self._finish(in_cell=True)
             return
@@ -407,6 +405,6 @@ class Stepper:
 
 
 def _in_kernel() -> bool:
-    from .views import in_kernel
+    from claude_nb.views.jupyter import in_kernel
 
     return in_kernel()

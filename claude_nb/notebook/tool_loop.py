@@ -1,6 +1,6 @@
 """The turn loop: stream a turn, run the tools it asks for, continue paused turns.
 
-Every turn streams into the same :class:`~claude_nb.runner.Run`, so the user watches
+Every turn streams into the same :class:`~claude_nb.notebook.runner.Run`, so the user watches
 one growing answer: text, a tool panel with its input, a spinner while the function
 runs, its result, then the next turn. The loop ends with a final answer, an error, an
 interrupt (everything so far stays shown and bound) or ``max_turns``.
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .runner import Run
-from .state import Outcome
-from .tools import result_block, run_call
+from claude_nb.notebook.messages import append_message, assistant_param
+from claude_nb.notebook.runner import Run
+from claude_nb.notebook.tools import result_block, run_call
+from claude_nb.stream.state import Outcome, ToolRun
 
 
 def converse(
@@ -37,9 +38,9 @@ def converse(
         message = run.state.turn.message
         reason = message.stop_reason
         if reason == "pause_turn":  # a long server-tool turn: send it back as is to continue
-            append_message(added, _assistant(message))
+            append_message(added, assistant_param(message))
         elif reason == "tool_use" and any(b.type == "tool_use" for b in message.content):
-            append_message(added, _assistant(message))
+            append_message(added, assistant_param(message))
             results = _run_tools(run, message, tools, confirm, ask)
             if results is None:  # interrupted inside a tool
                 break
@@ -50,21 +51,6 @@ def converse(
     else:
         run.end(Outcome.MAX_TURNS)
     return added
-
-
-def append_message(messages: list[dict[str, Any]], message: dict[str, Any]) -> None:
-    """Append, merging into the previous message when the role repeats (a paused turn and
-    its continuation are one assistant turn)."""
-    if messages and messages[-1]["role"] == message["role"]:
-        prev = messages[-1]
-        content = (
-            prev["content"]
-            if isinstance(prev["content"], list)
-            else [{"type": "text", "text": prev["content"]}]
-        )
-        messages[-1] = {"role": prev["role"], "content": [*content, *message["content"]]}
-    else:
-        messages.append(message)
 
 
 def _run_tools(
@@ -84,9 +70,7 @@ def _run_tools(
     return results
 
 
-def _interrupted(use: Any) -> Any:
-    from .state import ToolRun
-
+def _interrupted(use: Any) -> ToolRun:
     return ToolRun(
         use.id,
         use.name,
@@ -96,9 +80,3 @@ def _interrupted(use: Any) -> Any:
         display="Interrupted by the user.",
         is_error=True,
     )
-
-
-def _assistant(message: Any) -> dict[str, Any]:
-    from .result import _block_param
-
-    return {"role": "assistant", "content": [_block_param(b) for b in message.content]}

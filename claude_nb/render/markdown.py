@@ -15,13 +15,13 @@ Math is marked for MathJax with ``mathjax_process`` because the view wraps every
 in a ``mathjax_ignore`` container: only our spans get typeset, never a stray ``$``.
 Dollar math follows pandoc's rules, so "it costs $5 and $10" stays text.
 
-Code blocks are highlighted with inline styles (:mod:`claude_nb.highlight`).
+Code blocks are highlighted with inline styles (:mod:`claude_nb.render.highlight`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
@@ -34,7 +34,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-from claude_nb.highlight import PRE_STYLE, highlight_code
+from claude_nb.render.highlight import COMMON_LANGUAGES, PRE_STYLE, highlight_code, warm_lexers
 
 __all__ = [
     "LINK_REL",
@@ -322,3 +322,14 @@ MD = create_markdown()
 def render_markdown(text: str) -> str:
     """Render a whole answer to static HTML (deterministic: same text, same bytes)."""
     return MD.render(text)
+
+
+def warm(languages: Iterable[str] = COMMON_LANGUAGES) -> None:
+    """Compile what the first paints would otherwise stall on: the parser's lazily built
+    regexes (linkify's alone take ~30 ms on first use), the lexers and the formatter.
+
+    Runs in a background thread at ``%load_ext``; a private parser instance, so this
+    thread never shares parser objects with a render running meanwhile.
+    """
+    create_markdown().render("# w\n\n**a** https://example.com $x$\n\n| a |\n|---|\n| b |\n")
+    warm_lexers(languages)

@@ -10,22 +10,21 @@ partial snapshot stays in the state and on screen.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 import httpx2
 
-from .errors import describe_error
-from .painter import Painter
-from .result import Result
-from .segments import Layout
-from .state import (
+from claude_nb.errors import RunError, describe_error
+from claude_nb.notebook.result import Result
+from claude_nb.render.segments import Layout
+from claude_nb.stream.state import (
     Change,
     Outcome,
-    RunError,
     RunState,
     Status,
     apply_event,
@@ -34,8 +33,10 @@ from .state import (
     set_status,
     tool_update,
 )
-from .static_view import static_bundle
-from .views import DisplayView, View, make_view
+from claude_nb.stream.wire import WireLog, recording
+from claude_nb.views import DisplayView, View, make_view
+from claude_nb.views.painter import Painter
+from claude_nb.views.static import static_bundle
 
 # The run whose request is in flight, so the HTTP hook can report retries to it.
 current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -67,7 +68,7 @@ class Run:
         # Extras (teaching mode's inspector and timeline) follow the same changes as the
         # view, paint with it, and add their widget beside it and their HTML to the output.
         self.extras: list[Any] = []
-        self.wire: list[Any] | None = [] if wire else None  # WireLogs, one per streamed response
+        self.wire: list[WireLog] | None = [] if wire else None  # one per streamed response
         self.view: View | None = (
             view_obj if view_obj is not None else make_view(view, self.state, self.layout)
         )
@@ -121,9 +122,8 @@ class Run:
         self.emit(begin_turn(self.state))
         self.attempts = 0
         self.painter.poke(urgent=True)
-        token = current_run.set(self)
         try:
-            with open_stream() as stream:
+            with self.in_flight(), open_stream() as stream:
                 self.consume(stream)
         except KeyboardInterrupt:
             self.end(Outcome.INTERRUPTED)
@@ -134,8 +134,6 @@ class Run:
                 describe_error(exc, retries=self.retries, read_timeout=self.read_timeout),
             )
             return False
-        finally:
-            current_run.reset(token)
         if not self.state.turn.complete:
             self.end(
                 Outcome.ERROR,
@@ -156,7 +154,7 @@ class Run:
 
     def step(self, event: Any, stream: Any = None) -> Change | None:
         """One stream event through reducer, layout, views and painter: ``consume``'s body,
-        also called once per click by ``--step`` (:mod:`claude_nb.step`)."""
+        also called once per click by ``--step`` (:mod:`claude_nb.teaching.step`)."""
         state = self.state
         t = state.now()
         snapshot = None
@@ -173,6 +171,24 @@ class Run:
         if state.first_token is not None:  # before it, nothing worth a patch has changed
             self.painter.poke(urgent=not had_token)
         return change
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """While this run's request is open: the retry hook reports to it, and the wire tap
+        records into it when it keeps its wire (``--events``, ``--record``, ``--step``)."""
+        run_token = current_run.set(self)
+        wire_token = recording.set(self._new_wire_log if self.wire is not None else None)
+        try:
+            yield
+        finally:
+            recording.reset(wire_token)
+            current_run.reset(run_token)
+
+    def _new_wire_log(self) -> WireLog:
+        log = WireLog(self.state.now, label=f"turn {len(self.state.turns)}")
+        assert self.wire is not None
+        self.wire.append(log)
+        return log
 
     def show_stream(self, stream: Any) -> bool:
         """Consume a stream the caller opened (``claude_nb.show``); same handling as ``stream_turn``."""

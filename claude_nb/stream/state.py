@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
-from .timeline import Timeline
-from .usage import add_usage, usage_dict
+from claude_nb.errors import RunError
+from claude_nb.stream.timeline import Timeline
+from claude_nb.stream.usage import add_usage, usage_dict
 
 TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -46,18 +47,6 @@ class Outcome(str, Enum):
     INTERRUPTED = "interrupted"
     ERROR = "error"
     MAX_TURNS = "max_turns"
-
-
-@dataclass
-class RunError:
-    """A failure the user must read: what happened and what to do."""
-
-    kind: str
-    message: str
-    hint: str = ""
-
-    def line(self) -> str:
-        return f"{self.message} {self.hint}".strip()
 
 
 @dataclass

@@ -17,7 +17,7 @@ the blocks that can no longer change out of every parse:
   (the source and the frozen cache are never touched): a last line whose meaning
   depends on the next one is held back, inline syntax is closed optimistically, half
   links show only their text, and an open code fence is highlighted line by line.
-  The aim is that nothing the reader sees later vanishes (see :mod:`claude_nb.visible`).
+  The aim is that nothing the reader sees later vanishes (see :mod:`claude_nb.render.visible`).
 - A long open code fence, table or list would still be re-parsed on every paint, so
   while each new line provably continues it (a fast path), only the new end is parsed
   and the finished rows/items/lines are reused. Fast paths never freeze anything.
@@ -35,8 +35,8 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from claude_nb.highlight import LiveHighlighter
-from claude_nb.markdown import MD, code_block_html, fence_lang, render_markdown
+from claude_nb.render.highlight import LiveHighlighter
+from claude_nb.render.markdown import MD, code_block_html, fence_lang, render_markdown
 
 __all__ = ["Frame", "StreamingMarkdown", "repair_inline"]
 

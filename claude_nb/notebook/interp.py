@@ -17,7 +17,7 @@ import ast
 import re
 from typing import Any
 
-from .errors import PromptError
+from claude_nb.errors import PromptError
 
 FORMAT_SPEC = re.compile(r"^(.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(\.\d+)?[bcdeEfFgGnosxX%]?$")
 FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")

@@ -1,7 +1,7 @@
 """Token usage: totals across the turns of a run, and cost estimates from a dated price table.
 
 Prices change; the table says when it was written and users can override any row with
-``claude_nb.usage.PRICES[model] = Price(...)`` or ``%config Claude.prices = {...}``.
+``claude_nb.stream.usage.PRICES[model] = Price(...)`` or ``%config Claude.prices = {...}``.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .header import footer_plain, header_plain
-from .segments import Layout, ToolPanel, compact
-from .state import TOOL_BLOCKS, Change, RunState, ToolRun
+from claude_nb.render.header import footer_plain, header_plain
+from claude_nb.render.segments import Layout, ToolPanel, compact
+from claude_nb.stream.state import TOOL_BLOCKS, Change, RunState, ToolRun
 
 DIM, RED, RESET = "\x1b[2m", "\x1b[31m", "\x1b[0m"
 

@@ -25,28 +25,34 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default
 
-from .chat import Chat
-from .conversation import converse
-from .errors import NO_KEY_HINT, MissingKeyError, RunFailed, RunInterrupted, UsageError
-from .interp import interpolate
-from .request import (
-    EFFORTS,
+from claude_nb.errors import (
+    NO_KEY_HINT,
+    MissingKeyError,
+    RunError,
+    RunFailed,
+    RunInterrupted,
+    UsageError,
+)
+from claude_nb.notebook.chat import Chat
+from claude_nb.notebook.interp import interpolate
+from claude_nb.notebook.request import (
     Options,
     build_request,
     count_tokens,
-    default_model,
     document_block,
     image_block,
     parse_params,
     user_message,
 )
-from .result import Result
-from .runner import Run, response_hook
-from .state import Outcome, RunError
-from .tools import resolve, tool_params
-from .usage import PRICES, PRICES_AS_OF, Price, estimate_cost
-from .views import VIEW_MODES
-from .wire import WireTap
+from claude_nb.notebook.result import Result
+from claude_nb.notebook.runner import Run, response_hook
+from claude_nb.notebook.tool_loop import converse
+from claude_nb.notebook.tools import resolve, tool_params
+from claude_nb.sdk import EFFORTS, default_model
+from claude_nb.stream.state import Outcome
+from claude_nb.stream.usage import PRICES, PRICES_AS_OF, Price, estimate_cost
+from claude_nb.stream.wire import WireTap
+from claude_nb.views import VIEW_MODES
 
 SUBCOMMANDS = (
     "offline",
@@ -272,7 +278,7 @@ class Claude(Magics):
         if args.dry_run:
             return self._dry_run(client, request)
 
-        from .step import close_active
+        from claude_nb.teaching.step import close_active
 
         close_active()  # a --step stream left open is abandoned by the next request
         view = "quiet" if args.quiet else "plain" if args.plain else self.view
@@ -289,7 +295,7 @@ class Claude(Magics):
         )
         started = time.time()
         if args.step:
-            from .step import run_stepwise
+            from claude_nb.teaching.step import run_stepwise
 
             # The cell returns at once; the stream advances on clicks while the kernel is idle.
             return run_stepwise(
@@ -431,7 +437,7 @@ class Claude(Magics):
 
     def _offline_server(self) -> Any:
         if self._server is None or not self._server.running:
-            from . import offline
+            from claude_nb import offline
 
             self._server = offline.start(speed=self.offline_speed)
         return self._server
@@ -562,12 +568,12 @@ class Claude(Magics):
                 print(f"Claude.{trait} = {getattr(self, trait)!r}")
             return None
         if name == "models":
-            from .request import MODELS
+            from claude_nb.sdk import MODELS
 
             print("\n".join(MODELS))
             return None
         if name == "tools":
-            from .tools import REGISTRY
+            from claude_nb.notebook.tools import REGISTRY
 
             if not REGISTRY:
                 print(
@@ -653,11 +659,11 @@ def _teaching_extras(args: Any) -> list[Any]:
     """Factories for teaching mode's extras: the event inspector and the timeline chart."""
     extras: list[Any] = []
     if args.events:
-        from .inspector import EventInspector
+        from claude_nb.teaching.inspector import EventInspector
 
         extras.append(EventInspector)
     if args.events or args.timeline:
-        from .timeline_chart import TimelineChart
+        from claude_nb.teaching.timeline_chart import TimelineChart
 
         extras.append(TimelineChart)
     return extras
@@ -711,7 +717,7 @@ def _has_credentials(client: anthropic.Anthropic) -> bool:
 
 
 def _interrupt_error() -> Any:
-    from .state import RunError
+    from claude_nb.errors import RunError
 
     return RunError("KeyboardInterrupt", "Interrupted: the partial answer is kept in _claude.")
 
@@ -744,17 +750,13 @@ def load_ipython_extension(shell: Any) -> None:
 
 
 def _warm_lexers() -> None:
-    """Load pygments lexers in the background so the first code block does not stall, and
-    compile the shared parser's link regexes now (~25 ms once, instead of in a paint)."""
+    """Compile the shared parser's link regexes now (~25 ms once, instead of in a paint),
+    and warm a private parser, the lexers and the formatter in the background so the
+    first code block does not stall."""
     import threading
 
-    from .markdown import HAS_LINKIFY, MD
+    from claude_nb.render.markdown import HAS_LINKIFY, MD, warm
 
     if HAS_LINKIFY:
         MD.linkify.match("https://example.com/x")  # type: ignore[union-attr]
-
-    try:
-        from .highlight import warm_lexers
-    except ImportError:
-        return
-    threading.Thread(target=warm_lexers, name="claude_nb-warm-lexers", daemon=True).start()
+    threading.Thread(target=warm, name="claude_nb-warm-lexers", daemon=True).start()

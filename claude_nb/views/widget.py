@@ -221,7 +221,7 @@ CSS = r"""
 
 
 class LiveWidget(anywidget.AnyWidget):
-    """The browser half of the live view; the kernel half is :class:`~claude_nb.live_view.LiveView`."""
+    """The browser half of the live view; the kernel half is :class:`~claude_nb.views.live.LiveView`."""
 
     _esm = ESM
     _css = CSS

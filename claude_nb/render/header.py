@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from .panels import ACCENT, LINE_STYLE, MUTED, STATUS_COLOR, badge, esc, fmt_int, fmt_secs, part
-from .state import RunState, Status
+from claude_nb.render.html import (
+    ACCENT,
+    LINE_STYLE,
+    MUTED,
+    STATUS_COLOR,
+    badge,
+    esc,
+    fmt_int,
+    fmt_secs,
+    part,
+)
+from claude_nb.stream.state import RunState, Status
 
 STOP_REASONS = {
     "end_turn": "",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from .header import footer_html, footer_plain, header_html, header_plain
-from .panels import ROOT_STYLE
-from .segments import Layout
-from .state import RunState
+from claude_nb.render.header import footer_html, footer_plain, header_html, header_plain
+from claude_nb.render.html import ROOT_STYLE
+from claude_nb.render.segments import Layout
+from claude_nb.stream.state import RunState
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)

@@ -12,6 +12,7 @@ the recorded pace).
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -90,6 +91,12 @@ class _TappedStream(httpx2.SyncByteStream):
             close()
 
 
+# While a run that records its wire has a request in flight: makes (and keeps) a new log.
+recording: contextvars.ContextVar[Callable[[], WireLog] | None] = contextvars.ContextVar(
+    "claude_nb_wire_recording", default=None
+)
+
+
 class WireTap(httpx2.BaseTransport):
     """A transport that tees event streams into the current run's wire logs, when it wants them."""
 
@@ -100,15 +107,12 @@ class WireTap(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self.inner.handle_request(request)
-        from .runner import current_run
-
-        run = current_run.get()
-        if run is None or run.wire is None:
+        new_log = recording.get()
+        if new_log is None:
             return response
         if "text/event-stream" not in response.headers.get("content-type", ""):
             return response
-        log = WireLog(run.state.now, label=f"turn {len(run.state.turns)}")
-        run.wire.append(log)
+        log = new_log()
         return httpx2.Response(
             status_code=response.status_code,
             headers=response.headers,

@@ -1,74 +1,25 @@
 """Building the ``messages.stream(...)`` request from the magic's options.
 
-The option values the SDK accepts are read from the pinned SDK's own types at import
-(effort levels, speeds, the newest server-tool versions), and every key this module
-emits is checked against ``Messages.stream``'s signature by the tests, so the magic
+The option values come from :mod:`claude_nb.sdk` (read off the installed SDK), and every
+key this module emits is checked against ``Messages.stream``'s signature, so the magic
 cannot drift into sending a parameter the SDK no longer has (``temperature`` and
-``top_p`` are gone in 2.12; pass such things with ``--param`` into ``extra_body``).
+``top_p`` are gone since 2.12; pass such things with ``--param`` into ``extra_body``).
 """
 
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import json
 import mimetypes
 import os
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from anthropic.resources.messages import Messages
-from anthropic.types import OutputConfigParam, ToolUnionParam, model_param
 
-from .errors import UsageError
-
-
-def _literals(tp: Any) -> tuple[str, ...]:
-    """All string literals inside a (possibly Optional/Union/Annotated) type."""
-    out: list[str] = []
-    for arg in typing.get_args(tp):
-        if isinstance(arg, str):
-            out.append(arg)
-        else:
-            out.extend(_literals(arg))
-    return tuple(out)
-
-
-STREAM_PARAMS = frozenset(inspect.signature(Messages.stream).parameters) - {"self"}
-EFFORTS = _literals(typing.get_type_hints(OutputConfigParam)["effort"])
-SPEEDS = _literals(inspect.signature(Messages.stream).parameters["speed"].annotation) or (
-    "standard",
-    "fast",
-)
-MODELS = tuple(m for m in _literals(model_param.ModelParam) if m.startswith("claude-"))
-
-
-def _server_tool_type(prefix: str) -> str | None:
-    """The newest ``type`` the SDK knows for a server tool, e.g. ``web_search_20260318``."""
-    types = []
-    for td in typing.get_args(ToolUnionParam):
-        hints = typing.get_type_hints(td) if isinstance(td, type) else {}
-        if "type" in hints:
-            types.extend(t for t in _literals(hints["type"]) if t.startswith(prefix))
-    return max(types) if types else None
-
-
-WEB_SEARCH_TYPE = _server_tool_type("web_search_")
-WEB_FETCH_TYPE = _server_tool_type("web_fetch_")
-
-
-def default_model() -> str:
-    """A sensible current default: the newest Sonnet the SDK lists (balanced cost and speed)."""
-    env = os.environ.get("CLAUDE_NB_MODEL")
-    if env:
-        return env
-    for model in MODELS:
-        if model.startswith("claude-sonnet-") and not model[-8:].isdigit():
-            return model
-    return MODELS[0] if MODELS else "claude-sonnet-5-5"
+from claude_nb.errors import UsageError
+from claude_nb.sdk import SPEEDS, STREAM_PARAMS, WEB_FETCH_TYPE, WEB_SEARCH_TYPE
 
 
 @dataclass
@@ -137,6 +88,8 @@ def build_request(opts: Options, messages: list[dict[str, Any]]) -> dict[str, An
     if thinking:
         req["thinking"] = thinking
     if opts.fast:
+        if "fast" not in SPEEDS:
+            raise UsageError("--fast: this version of the anthropic SDK has no fast speed.")
         req["speed"] = "fast"
     tools = list(opts.tools)
     if opts.web_search and WEB_SEARCH_TYPE:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .panels import BORDER, MUTED, esc, fmt_int, fmt_secs
-from .state import Change
-from .views import close_widgets, is_live
+from claude_nb.render.html import BORDER, MUTED, esc, fmt_int, fmt_secs
+from claude_nb.stream.state import Change
+from claude_nb.views.jupyter import close_widgets
+from claude_nb.views.live import is_live
 
 BUCKETS = 100
 CHART_PX = 64  # height of the bars area
@@ -151,9 +152,8 @@ class TimelineChart:
         return self.html
 
     def _inspector_present(self) -> bool:
-        from .inspector import EventInspector
-
-        return any(isinstance(x, EventInspector) for x in self.run.extras)
+        """An extra that hosts the chart in its own widget (the event inspector) is present."""
+        return any(getattr(x, "hosts_timeline", False) for x in self.run.extras)
 
     def _ingest(self) -> None:
         """Read the timeline rows added since the last call (O(new rows))."""

@@ -1,6 +1,6 @@
 """Renderers for what a run shows, one small class per kind of content block.
 
-A :class:`Layout` turns the reducer's :class:`~claude_nb.state.Change` stream into an
+A :class:`Layout` turns the reducer's :class:`~claude_nb.stream.state.Change` stream into an
 ordered list of segments: runs of markdown text (consecutive text blocks of a turn
 render as one markdown document, so a cited sentence split over blocks stays one
 paragraph), thinking panels, tool panels (local tools, server tools, MCP), and a
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .panels import (
+from claude_nb.render.html import (
     ACCENT,
     MUTED,
     details,
@@ -28,8 +28,16 @@ from .panels import (
     pre,
     pretty_json,
 )
-from .state import THINKING_BLOCKS, TOOL_BLOCKS, BlockState, Change, RunState, ToolRun, as_dict
-from .streaming_markdown import StreamingMarkdown
+from claude_nb.render.streaming import StreamingMarkdown
+from claude_nb.stream.state import (
+    THINKING_BLOCKS,
+    TOOL_BLOCKS,
+    BlockState,
+    Change,
+    RunState,
+    ToolRun,
+    as_dict,
+)
 
 Op = list[Any]
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -12,10 +12,12 @@ from typing import Any
 
 import anthropic
 
-from .segments import Layout
-from .state import Outcome, RunError, RunState
-from .static_view import static_bundle
-from .timeline import Timeline
+from claude_nb.errors import RunError
+from claude_nb.notebook.messages import append_message, assistant_param
+from claude_nb.render.segments import Layout
+from claude_nb.stream.state import Outcome, RunState
+from claude_nb.stream.timeline import Timeline
+from claude_nb.views.static import static_bundle
 
 
 @dataclass
@@ -200,16 +202,11 @@ class Result:
 
     def to_messages(self) -> list[dict[str, Any]]:
         """The assistant turns (and tool results) as API message params, for a follow-up request."""
-        from .conversation import append_message
-
         out: list[dict[str, Any]] = []
         for turn in self._state.turns:
             if turn.message is None or not turn.message.content:
                 continue
-            append_message(
-                out,
-                {"role": "assistant", "content": [_block_param(b) for b in turn.message.content]},
-            )
+            append_message(out, assistant_param(turn.message))
             results = [
                 {
                     "type": "tool_result",
@@ -235,13 +232,3 @@ class Result:
         text = self.text
         preview = (text[:60] + "…") if len(text) > 60 else text
         return f"<claude_nb.Result {self.status} model={self.model!r} text={preview!r}>"
-
-
-def _block_param(block: Any) -> dict[str, Any]:
-    """A content block as it must be sent back (thinking signatures included, untouched)."""
-    data = block.to_dict() if hasattr(block, "to_dict") else dict(block)
-    if data.get("type") == "text":
-        data.pop("parsed_output", None)
-        if not data.get("citations"):
-            data.pop("citations", None)
-    return data
