@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from claude_nb.render.markdown import render_markdown
 from claude_nb.render.markdown import warm as warm_lexers
 from claude_nb.render.streaming import StreamingMarkdown
-from claude_nb.render.visible import FlickerMeter, visible_text
+from claude_nb.render.visible import visible_text
+from claude_nb.testing.flicker import FlickerMeter
 from claude_nb.testing.samples import llm_markdown
 
 DELTA_CHARS = 4

@@ -24,8 +24,8 @@ _client: Any = None
 
 
 def install() -> None:
-    from claude_nb.views import painter as painter_mod
     from claude_nb.notebook import runner as runner_mod
+    from claude_nb.views import painter as painter_mod
 
     if getattr(runner_mod.Run, "_bench_installed", False):
         return

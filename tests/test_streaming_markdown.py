@@ -12,7 +12,8 @@ from markdown_it.token import Token
 
 from claude_nb.render.markdown import create_markdown, render_markdown
 from claude_nb.render.streaming import Frame, StreamingMarkdown, repair_inline
-from claude_nb.render.visible import FlickerMeter, visible_text
+from claude_nb.render.visible import visible_text
+from claude_nb.testing.flicker import FlickerMeter
 from claude_nb.testing.samples import llm_markdown
 
 

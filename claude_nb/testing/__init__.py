@@ -1,0 +1,2 @@
+"""Helpers for tests and benchmarks only: sample answers, the flicker meter. Never imported
+by the runtime package."""
