@@ -262,9 +262,9 @@ class Claude(Magics):
     def offline_server(self) -> Any:
         """The offline server ``%claude offline`` uses, started on first need."""
         if self._server is None or not self._server.running:
-            from claude_nb import offline
+            from claude_nb.offline import start
 
-            self._server = offline.start(speed=self.offline_speed)
+            self._server = start(speed=self.offline_speed)
         return self._server
 
     # What the subcommands use (subcommands.Host) --------------------------------------
