@@ -12,6 +12,15 @@ import importlib
 import typing
 
 if typing.TYPE_CHECKING:
+    from claude_nb.errors import (
+        ClaudeNbError,
+        MissingKeyError,
+        PromptError,
+        RunError,
+        RunFailed,
+        RunInterrupted,
+        UsageError,
+    )
     from claude_nb.notebook.magic import offline_url
     from claude_nb.notebook.result import Result, ToolCall
     from claude_nb.notebook.tools import tool
@@ -19,8 +28,15 @@ if typing.TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
+    "ClaudeNbError",
+    "MissingKeyError",
+    "PromptError",
     "Result",
+    "RunError",
+    "RunFailed",
+    "RunInterrupted",
     "ToolCall",
+    "UsageError",
     "load_ipython_extension",
     "offline",
     "offline_url",
@@ -32,6 +48,13 @@ __all__ = [
 # Exported names that live in sub-modules, imported on first use so that `import
 # claude_nb` (and `claude_nb.offline`) stays light and import-order safe. One per line.
 _LAZY = {
+    "ClaudeNbError": "claude_nb.errors",
+    "MissingKeyError": "claude_nb.errors",
+    "PromptError": "claude_nb.errors",
+    "RunError": "claude_nb.errors",
+    "RunFailed": "claude_nb.errors",
+    "RunInterrupted": "claude_nb.errors",
+    "UsageError": "claude_nb.errors",
     "Result": "claude_nb.notebook.result",
     "ToolCall": "claude_nb.notebook.result",
     "offline_url": "claude_nb.notebook.magic",

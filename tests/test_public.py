@@ -24,3 +24,10 @@ def test_show_takes_a_view_mode_literal():
     assert inspect.signature(claude_nb.show).parameters["view"].annotation == "ViewMode"
     assert typing.get_args(ViewMode) == VIEW_MODES
     assert "auto" in VIEW_MODES and "quiet" in VIEW_MODES
+
+
+def test_exceptions_are_exported():
+    from claude_nb import errors
+
+    for name in ("ClaudeNbError", "UsageError", "RunFailed", "RunInterrupted", "RunError"):
+        assert name in claude_nb.__all__ and getattr(claude_nb, name) is getattr(errors, name)

@@ -229,7 +229,7 @@ class Claude(Magics):
             print(f"claude_nb: recorded {', '.join(saved)} (replay with --replay FILE)")
         if result.interrupted:
             raise RunInterrupted(
-                RunError("KeyboardInterrupt", "Interrupted: the partial answer is kept in _claude.")
+                RunError("interrupted", "Interrupted: the partial answer is kept in _claude.")
             )
         if result.failed and result.error is not None:
             raise RunFailed(result.error)
