@@ -68,3 +68,16 @@ def test_repr_markdown_lists_turns():
     chat.record("a", user("<b>hi</b>"), [answer("hello")], "complete")
     md = chat._repr_markdown_()
     assert "Chat `c`" in md and "&lt;b>hi&lt;/b>" in md and "hello" in md
+
+
+def test_new_keeps_later_turns_when_its_cell_opens_the_chat():
+    chat = Chat("c")
+    for cell in ("A", "B", "C"):
+        chat.record(cell, user(cell), [answer(cell.lower())], "complete")
+    chat.start("A")  # re-running the cell that started the chat
+    assert [t.cell for t in chat.turns] == ["A", "B", "C"]
+    chat.start("B")  # --new added to a later cell: start afresh from it
+    assert chat.turns == []
+    chat.record("B", user("B"), [answer("b")], "complete")
+    chat.start("D")  # another cell with --new
+    assert chat.turns == []

@@ -207,3 +207,26 @@ def test_the_key_never_reaches_the_saved_notebook(tmp_path, monkeypatch):
     path = tmp_path / "keyed.ipynb"
     nbformat.write(nb, path)
     assert secret not in path.read_text()
+
+
+def test_a_claude_nb_folder_in_the_working_directory_does_not_hide_the_package(tmp_path):
+    """A fresh `git clone` makes a `claude_nb/` folder; a notebook started next to it used
+    to import that folder (a namespace package) and `%load_ext` said "not an IPython
+    extension". The installed package must win, and the magic must work."""
+    from jupyter_client.manager import start_new_kernel
+
+    (tmp_path / "claude_nb").mkdir()
+    (tmp_path / "claude_nb" / "README.md").write_text("a clone, not the package\n")
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        ex = execute(kc, "%load_ext claude_nb\n%claude offline --speed 0")
+        assert ex.status == "ok", ex.errors()
+        assert "not an IPython extension" not in ex.stream_text()
+        origin = value(kc, "__import__('claude_nb').__file__")
+        assert origin and not origin.startswith(str(tmp_path))
+        ex = execute(kc, "%%claude --quiet\nq\n")
+        assert ex.status == "ok", ex.errors()
+        assert value(kc, "_claude.status") == "complete"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -89,10 +89,48 @@ def test_config_defaults_apply(shell, server):
         ("%%claude --new\nq", "--new needs --chat"),
         ("%%claude\n   ", "the prompt is empty"),
         ("%%claude\nSummarise {report}", "'report' is not defined"),
+        # every option is checked before anything is sent
+        ("%%claude --out 1bad\nq", "--out 1bad: not a variable name"),
+        ("%%claude --out class\nq", "--out class: not a variable name"),
+        ("%%claude --out get_ipython\nq", "IPython or claude_nb already uses that name"),
+        ("%%claude --out _claude\nq", "IPython or claude_nb already uses that name"),
+        ("%%claude --out _3\nq", "IPython or claude_nb already uses that name"),
+        ("%%claude --out print\nq", "would hide Python's built-in print"),
+        ("%%claude --out json_module\nq", "json_module already holds a module"),
+        ("%%claude --record /no/such/folder/x.sse\nq", "the folder /no/such/folder does not exist"),
+        ("%%claude --record .\nq", "--record .: that is a folder"),
+        ("%%claude --record x.sse --dry-run\nq", "nothing is sent, so there is nothing to record"),
+        (
+            "%%claude --param model=other\nq",
+            "--param model: set it with its own option (-m/--model)",
+        ),
+        ("%%claude --param max_tokens=5\nq", "its own option (--max-tokens)"),
+        ("%%claude --param stream=false\nq", "--param stream"),
+        ('%%claude --param \'output_config={"effort": "low"}\'\nq', "(--effort)"),
+        ("%%claude --param output_config=3\nq", "expected a JSON object"),
+        ("%%claude --speed abc\nq", "--speed abc: expected a number, 0 or more"),
+        ("%%claude --speed -1\nq", "--speed -1: expected a number, 0 or more"),
+        ("%%claude --speed nan\nq", "--speed nan: expected a number"),
+        ("%%claude --timeout 0\nq", "--timeout 0: must be a positive number of seconds"),
+        ("%%claude --timeout soon\nq", "--timeout soon: must be a positive number"),
+        ("%%claude --deadline -3\nq", "--deadline -3: must be a positive number of seconds"),
+        ("%%claude --deadline inf\nq", "--deadline inf: must be a positive number"),
+        ("%%claude --max-turns 0\nq", "--max-turns 0: must be at least 1"),
+        ("%%claude --replay no_such_transcript\nq", "unknown transcript 'no_such_transcript'"),
+        ("%%claude --replay /no/such.sse\nq", "transcript file not found"),
+        ("%%claude --fault bogus=1\nq", "--fault bogus=1:"),
+        ("%%claude --quiet --plain\nq", "--quiet and --plain: choose one"),
+        ("%%claude --stop ' '\nq", "--stop: a stop sequence needs a character"),
+        ("%%claude -m 'two words'\nq", "a model id is one word"),
+        ("%%claude --chat t --new --out print\nq", "would hide Python's built-in print"),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_sent(shell, server, capsys, source, message):
-    before = len(server.requests)
+    import json
+
+    shell.user_ns["json_module"] = json
+    before, calls = len(server.requests), len(magics(shell).ledger)
+    chats = {name: len(chat) for name, chat in magics(shell).chats.items()}
     r = run(shell, source)
     assert not r.success
     err = capsys.readouterr()
@@ -100,6 +138,8 @@ def test_bad_input_is_one_line_and_nothing_is_sent(shell, server, capsys, source
     assert message in text
     assert "Traceback" not in text
     assert len(server.requests) == before
+    assert len(magics(shell).ledger) == calls  # no run, so no row
+    assert {name: len(chat) for name, chat in magics(shell).chats.items()} == chats
 
 
 def test_step_with_python_tools_is_refused_before_anything_is_sent(shell, server, capsys):
@@ -326,3 +366,181 @@ def test_an_internal_error_still_closes_binds_and_says_so(shell, server, capsys,
     assert "claude_nb failed: KeyError" in text and "Traceback" not in text
     assert shell.user_ns["_claude"].status == "error"
     assert shell.user_ns["_claude"].error.kind == "internal_error"
+
+
+def test_help_reads_in_sections(shell):
+    doc = shell.find_magic("claude").__doc__
+    sections = ["Request:", "Tools:", "Conversation and results:", "Time limits:", "Teaching:"]
+    assert all(s in doc for s in sections)
+    assert doc.index("Request:") < doc.index("--max-tokens N  ") < doc.index("Tools:")
+    assert "--deadline SECONDS" in doc and "%claude usage" in doc  # subcommands listed at the end
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%claude offline --speed abc", "--speed abc: expected a number, 0 or more"),
+        ("%claude offline --speed -2", "--speed -2: expected a number, 0 or more"),
+        ("%claude offline fast", "usage: %claude offline [--speed X]"),
+        ("%claude usage of pandas", "%claude usage takes no arguments"),
+        ("%claude reset a b", "usage: %claude reset [NAME]"),
+        ("%claude history nobody", "no chat named 'nobody'"),
+    ],
+)
+def test_subcommand_misuse_is_one_line(shell, server, capsys, line, message):
+    r = run(shell, line)
+    assert not r.success
+    text = "".join(capsys.readouterr())
+    assert message in text and "Traceback" not in text
+    assert magics(shell).offline and server.running  # still offline, same server
+
+
+def test_offline_subcommand_sets_the_pace_and_says_where(shell, server, capsys):
+    import claude_nb
+
+    assert run(shell, "%claude offline --speed=0.5").success
+    assert server.speed == 0.5
+    assert run(shell, "%claude offline --speed 0").success
+    assert server.speed == 0
+    out = capsys.readouterr().out
+    assert server.url in out and "claude_nb.offline_url()" in out
+    assert claude_nb.offline_url() == server.url  # the public way to reach it
+
+
+def test_offline_only_options_are_refused_online(shell, server, capsys, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    run(shell, "%claude online")
+    try:
+        before = len(server.requests)
+        r = run(shell, "%%claude --speed 2\nq")
+        text = "".join(capsys.readouterr())
+        assert not r.success and "--speed only applies to the offline server" in text
+        assert len(server.requests) == before
+    finally:
+        run(shell, "%claude offline --speed 0")
+
+
+def test_param_fields_without_an_option_go_through_and_output_config_merges(shell, server):
+    src = (
+        "%%claude --effort low --param top_k=5"
+        ' --param \'output_config={"format": {"type": "json_schema", "schema": {"type": "object"}}}\''
+        "\nq"
+    )
+    r = run(shell, src)
+    body = last_body(server)
+    assert body["top_k"] == 5
+    assert body["output_config"]["effort"] == "low"
+    assert body["output_config"]["format"]["type"] == "json_schema"
+    assert r.success
+
+
+def test_the_model_sent_is_the_model_shown(shell, server):
+    """--param model=X used to send X while the header, _claude and the ledger said -m."""
+    before = len(server.requests)
+    r = run(shell, f"%%claude -m {OTHER_MODEL} --param model={THIRD_MODEL}\nq")
+    assert not r.success and len(server.requests) == before
+    assert run(shell, f"%%claude -m {OTHER_MODEL}\nq").success
+    assert last_body(server)["model"] == OTHER_MODEL == shell.user_ns["_claude"].model
+    assert magics(shell).ledger.calls[-1].model == OTHER_MODEL
+
+
+def test_deadline_is_checked_and_handed_to_the_run(shell, server, monkeypatch):
+    import claude_nb.notebook.magic as magic_module
+
+    seen = []
+
+    class Spy(magic_module.Run):
+        def __init__(self, **kwargs):
+            seen.append(kwargs.get("deadline"))
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(magic_module, "Run", Spy)
+    assert run(shell, "%%claude --deadline 90\nq").success
+    run(shell, "%config Claude.deadline = 30")
+    try:
+        assert run(shell, "%%claude\nq").success
+        assert run(shell, "%%claude --deadline none\nq").success
+        run(shell, "%config Claude.deadline = -1")
+        assert not run(shell, "%%claude\nq").success  # a bad default is caught too
+    finally:
+        run(shell, "%config Claude.deadline = None")
+    assert run(shell, "%%claude\nq").success
+    assert seen == [90.0, 30.0, None, None]
+
+
+def test_no_key_still_binds_a_failed_result(shell, server, monkeypatch, capsys):
+    """A run that could not start is bound too: `_claude` never holds the previous run.
+    (The key is read afresh: a client made while it was set is not reused once it is gone.)"""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    run(shell, "%claude online")
+    try:
+        assert run(shell, "%%claude\nan earlier question").success
+        earlier = shell.user_ns["_claude"]
+        for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE"):
+            monkeypatch.delenv(var, raising=False)
+        before = len(server.requests)
+        r = run(shell, "%%claude -o mine\nq")
+        assert len(server.requests) == before
+    finally:
+        run(shell, "%claude offline --speed 0")
+    assert not r.success
+    res = shell.user_ns["_claude"]
+    assert res is not earlier and res is shell.user_ns["mine"]
+    assert res.status == "error" and res.failed
+    assert "No API key" in res.error.line() and "%claude offline" in res.error.line()
+    assert shell.user_ns["_claude_message"] is None
+    text = "".join(capsys.readouterr())
+    assert text.count("No API key") == 1 and "Traceback" not in text
+
+
+def test_rerunning_the_cell_that_started_a_chat_keeps_the_later_turns(shell, server):
+    m = magics(shell)
+    run(shell, "%%claude --chat later --new\nfirst", cell_id="A")
+    run(shell, "%%claude --chat later\nsecond", cell_id="B")
+    run(shell, "%%claude --chat later\nthird", cell_id="C")
+    assert run(shell, "%%claude --chat later --new\nfirst, edited", cell_id="A").success
+    chat = m.chats["later"]
+    assert [t.cell for t in chat.turns] == ["A", "B", "C"]
+    assert chat.turns[0].user["content"] == "first, edited\n"
+    assert last_body(server)["messages"] == [{"role": "user", "content": "first, edited\n"}]
+    run(shell, "%%claude --chat later\nthird again", cell_id="C")  # sees A (edited) and B
+    assert [msg["role"] for msg in last_body(server)["messages"]] == ["user", "assistant"] * 2 + [
+        "user"
+    ]
+    # another cell with --new does start afresh
+    assert run(shell, "%%claude --chat later --new\nstart over", cell_id="D").success
+    assert [t.cell for t in chat.turns] == ["D"]
+
+
+def test_usage_ledger_shows_itself_and_escapes_every_cell(shell, server):
+    from claude_nb.notebook.ledger import Call, Ledger
+
+    assert "no calls yet" in repr(Ledger()) and "no calls yet" in Ledger()._repr_html_()
+    assert run(shell, "%%claude\nq").success
+    ledger = magics(shell).ledger
+    call = ledger.calls[-1]
+    assert call.model == MODEL and call.status == "complete" and call.offline
+    assert call.output_tokens > 0 and call.cost is None
+    hostile = Ledger()
+    hostile.calls.append(
+        Call(
+            when="<b>12:00</b>",
+            model="<img src=x onerror=alert(1)>\x1b]52;c;AAAA\x07",
+            status="<script>alert(1)</script>",
+            input_tokens=10,
+            output_tokens=5,
+            cache_read_input_tokens=0,
+            cache_creation_input_tokens=0,
+            seconds=1.5,
+            cost=0.001,
+            offline=False,
+        )
+    )
+    html_out = hostile._repr_html_()
+    assert "<img" not in html_out and "<script" not in html_out and "<b>12" not in html_out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html_out
+    plain = repr(hostile)
+    assert "\x1b" not in plain and "\x07" not in plain
+    assert "0.0010" in plain and "total est. cost $0.0010" in plain

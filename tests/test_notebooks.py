@@ -33,3 +33,23 @@ def test_notebook_runs_top_to_bottom(name, monkeypatch, tmp_path):
     ]
     assert answers, "the notebook shows at least one static answer"
     nbformat.write(nb, tmp_path / name)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebooks_use_public_names_and_sdk_facts(name):
+    """Users copy notebook code: no private attributes, no model id or tool version written
+    out (they come from claude_nb.sdk, so a new SDK release cannot break the notebook)."""
+    import re
+
+    from sdk_facts import SDK_MODELS
+
+    from claude_nb import sdk
+
+    code = "\n".join(
+        c.source
+        for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells
+        if c.cell_type == "code"
+    )
+    assert not re.search(r"\.__self__|\._[a-z]\w*", code), "a private attribute in a notebook"
+    assert not [m for m in SDK_MODELS if m in code]
+    assert not [t for t in (sdk.WEB_SEARCH_TYPE, sdk.WEB_FETCH_TYPE) if t and t in code]

@@ -207,3 +207,46 @@ def test_web_search_with_citations_and_pause_turn(shell, server):
     assert second[-1]["role"] == "assistant"  # the paused turn was sent back as is
     history = r.to_messages()
     assert [m["role"] for m in history] == ["assistant"]  # paused turn + continuation = one turn
+
+
+def test_a_tool_that_exits_is_an_error_result_like_any_other(shell, server):
+    """SystemExit (any BaseException but KeyboardInterrupt) used to escape the magic."""
+
+    def leave(region: str) -> str:
+        """Calls sys.exit."""
+        raise SystemExit(3)
+
+    define(shell, leave=leave)
+    r = run(shell, "%%claude --tools leave --chat exits --new\nGo")
+    assert r.success
+    res = shell.user_ns["_claude"]
+    (call,) = res.tool_calls
+    assert call.is_error and call.result == "SystemExit: 3" and call.status == "error"
+    assert res.status == "complete" and len(res.messages) == 2  # the loop went on
+    assert posts(server)[-1]["messages"][-1]["content"][0]["is_error"] is True
+    chat = shell.find_magic("claude").__self__.chats["exits"]
+    assert [m["role"] for m in chat.messages()] == ["user", "assistant", "user", "assistant"]
+
+
+def test_what_a_tool_raises_is_not_called_invalid_input(shell, server):
+    """Only the SDK's own argument check is 'invalid input'; a ValueError (or a pydantic
+    error) the function raises is shown as `Type: message`."""
+    import pydantic
+
+    class Point(pydantic.BaseModel):
+        x: int
+
+    def parse_it(region: str) -> str:
+        """Raises ValueError."""
+        raise ValueError("boom")
+
+    def model_it(region: str) -> str:
+        """Validates a model of its own, which fails."""
+        return str(Point(x=region))
+
+    define(shell, parse_it=parse_it, model_it=model_it)
+    assert run(shell, "%%claude --tools parse_it,model_it\nGo").success
+    first, second = shell.user_ns["_claude"].tool_calls
+    assert first.result == "ValueError: boom"
+    assert second.result.startswith("ValidationError: 1 validation error for Point")
+    assert not any("Invalid input" in c.result for c in (first, second))

@@ -5,6 +5,11 @@ A :class:`Chat` is a plain object the user can inspect and edit: an ordered list
 every message the run produced after it (assistant turns with thinking signatures
 intact, tool results), so multi-turn thinking and tool use stay valid. Re-running a
 cell replaces that cell's turn instead of appending a duplicate.
+
+``--new`` starts a conversation afresh from its cell, except when that cell already
+opens it: re-running the first cell of a chat (alone, or in "Run all") replaces its own
+turn and keeps the turns of the cells after it, as re-running any other cell does.
+Nothing the user did not ask to lose is dropped; ``%claude reset NAME`` clears a chat.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class Chat:
                 self.turns[i] = turn
                 return
         self.turns.append(turn)
+
+    def start(self, cell: str) -> None:
+        """``--new`` from ``cell``: clear the chat unless ``cell`` is the turn that opens it."""
+        if not (self.turns and self.turns[0].cell == cell):
+            self.reset()
 
     def reset(self) -> None:
         self.turns.clear()

@@ -60,18 +60,44 @@ def parse_thinking(value: str | None, max_tokens: int) -> dict[str, Any] | None:
     raise UsageError(f"--thinking {value!r}: use adaptive, off, or a token budget such as 4000.")
 
 
+# Request fields the magic sets from options of their own: --param may not set them, or
+# the request would say one thing while the header, `_claude` and the ledger say another.
+OWN_OPTION = {
+    "model": "-m/--model",
+    "max_tokens": "--max-tokens",
+    "messages": "the cell body (and --chat)",
+    "system": "-s/--system",
+    "stop_sequences": "--stop",
+    "thinking": "--thinking",
+    "speed": "--fast",
+    "tools": "--tools, --web-search or --web-fetch",
+    "stream": "none: a %%claude call always streams",
+}
+
+
 def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``--param KEY=VALUE`` pairs; VALUE is JSON when it parses, else a string."""
+    """``--param KEY=VALUE`` pairs; VALUE is JSON when it parses, else a string.
+
+    ``output_config`` may carry fields other than ``effort`` (which is ``--effort``)."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--param {item!r}: expected KEY=VALUE, e.g. --param temperature=0.2")
+        if key in OWN_OPTION:
+            raise UsageError(f"--param {key}: set it with its own option ({OWN_OPTION[key]}).")
         try:
             out[key] = json.loads(raw)
         except ValueError:
             out[key] = raw
+        if key == "output_config":
+            if not isinstance(out[key], dict):
+                raise UsageError(f"--param output_config: expected a JSON object, got {raw!r}.")
+            if "effort" in out[key]:
+                raise UsageError(
+                    "--param output_config: set effort with its own option (--effort)."
+                )
     return out
 
 
@@ -82,8 +108,12 @@ def build_request(opts: Options, messages: list[dict[str, Any]]) -> dict[str, An
         req["system"] = opts.system
     if opts.stop:
         req["stop_sequences"] = list(opts.stop)
+    extra = dict(opts.params)
+    output_config = {**extra.pop("output_config", {})}
     if opts.effort:
-        req["output_config"] = {"effort": opts.effort}
+        output_config["effort"] = opts.effort
+    if output_config:
+        req["output_config"] = output_config
     thinking = parse_thinking(opts.thinking, opts.max_tokens)
     if thinking:
         req["thinking"] = thinking
@@ -92,14 +122,18 @@ def build_request(opts: Options, messages: list[dict[str, Any]]) -> dict[str, An
             raise UsageError("--fast: this version of the anthropic SDK has no fast speed.")
         req["speed"] = "fast"
     tools = list(opts.tools)
-    if opts.web_search and WEB_SEARCH_TYPE:
-        tools.append({"type": WEB_SEARCH_TYPE, "name": "web_search", "max_uses": 5})
-    if opts.web_fetch and WEB_FETCH_TYPE:
-        tools.append({"type": WEB_FETCH_TYPE, "name": "web_fetch", "max_uses": 5})
+    for flag, on, kind, name in (
+        ("--web-search", opts.web_search, WEB_SEARCH_TYPE, "web_search"),
+        ("--web-fetch", opts.web_fetch, WEB_FETCH_TYPE, "web_fetch"),
+    ):
+        if on and kind is None:
+            raise UsageError(f"{flag}: this version of the anthropic SDK has no such server tool.")
+        if on:
+            tools.append({"type": kind, "name": name, "max_uses": 5})
     if tools:
         req["tools"] = tools
-    if opts.params:
-        req["extra_body"] = dict(opts.params)
+    if extra:
+        req["extra_body"] = extra
     if opts.headers:
         req["extra_headers"] = dict(opts.headers)
     unknown = set(req) - STREAM_PARAMS

@@ -62,6 +62,7 @@ class Run:
         view_obj: View | None = None,
         extras: list[Any] | None = None,
         wire: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.state = RunState(model=model, offline=offline)
         self.layout = Layout(self.state)
@@ -82,6 +83,7 @@ class Run:
         self.painter = Painter(self._paint, min_interval=interval, size=self._size)
         self.max_retries = max_retries
         self.read_timeout = read_timeout
+        self.deadline = deadline  # seconds for the whole run (None: no limit)
         self.request = request or {}
         self.attempts = 0
         self.retries = 0

@@ -8,6 +8,7 @@ interrupt (everything so far stays shown and bound) or ``max_turns``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,7 @@ def converse(
     added: list[dict[str, Any]] = []
     for _ in range(max_turns):
         turn_request = {**request, "messages": messages}
-        if not run.stream_turn(lambda req=turn_request: open_stream(req)):
+        if not run.stream_turn(functools.partial(open_stream, turn_request)):
             break
         message = run.state.turn.message
         reason = message.stop_reason

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
+import pydantic
 
 from claude_nb.errors import UsageError
 from claude_nb.notebook.interp import dataframe_markdown
@@ -136,18 +137,20 @@ def run_call(
         on_start(run)
     try:
         value = fn.call(use.input)
-    except ValueError as exc:
-        cause = exc.__cause__
-        detail = _validation_detail(cause) if cause is not None else str(exc)
-        return _fail(run, f"Invalid input for {use.name}: {detail}", "error")
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         run.status = "error"
         run.is_error = True
         run.ended = time.perf_counter()
         run.content = run.display = "Interrupted by the user."
         raise
-    except Exception as exc:
-        return _fail(run, f"{type(exc).__name__}: {exc}", "error")
+    except BaseException as exc:  # SystemExit too: whatever the function does, it is a result
+        checked = _argument_check(fn, exc)
+        if checked is not None:
+            return _fail(
+                run, f"Invalid input for {use.name}: {_validation_detail(checked)}", "error"
+            )
+        raised = _wrapped_error(fn, exc) or exc
+        return _fail(run, f"{type(raised).__name__}: {raised}", "error")
     run.ended = time.perf_counter()
     run.content, run.note = to_tool_content(value)
     run.display = truncate(
@@ -197,15 +200,33 @@ def _fail(run: ToolRun, message: str, status: str) -> ToolRun:
     return run
 
 
-def _validation_detail(exc: BaseException) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            parts = []
-            for e in errors():
-                loc = ".".join(str(x) for x in e.get("loc", ())) or "input"
-                parts.append(f"{loc}: {e.get('msg')}")
-            return "; ".join(parts)
-        except Exception:
-            pass
-    return str(exc)
+def _wrapped_error(fn: Any, exc: BaseException) -> pydantic.ValidationError | None:
+    """The pydantic error inside ``BetaFunctionTool.call``'s ``ValueError`` wrapper, if any."""
+    cause = exc.__cause__
+    if (
+        type(exc) is ValueError
+        and str(exc) == f"Invalid arguments for function {fn.name}"
+        and isinstance(cause, pydantic.ValidationError)
+    ):
+        return cause
+    return None
+
+
+def _argument_check(fn: Any, exc: BaseException) -> pydantic.ValidationError | None:
+    """The SDK's own argument check, if that is what failed (the function never ran).
+
+    The SDK wraps every pydantic error in one ``ValueError``, its argument check's and one
+    the function raised itself (a model of its own failing); pydantic titles an argument
+    failure with the function's (qualified) name, a model's with the model's.
+    """
+    wrapped = _wrapped_error(fn, exc)
+    names = (getattr(fn.func, "__qualname__", None), getattr(fn.func, "__name__", None))
+    return wrapped if wrapped is not None and wrapped.title in names else None
+
+
+def _validation_detail(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "input"
+        parts.append(f"{loc}: {e.get('msg')}")
+    return "; ".join(parts) or str(exc)

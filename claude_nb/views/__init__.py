@@ -6,14 +6,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from claude_nb.render.segments import Layout
 from claude_nb.stream.state import Change, RunState
 from claude_nb.views.display import DisplayView
 from claude_nb.views.jupyter import in_kernel
 
-VIEW_MODES = ("auto", "widget", "display", "plain", "quiet")
+ViewMode = Literal["auto", "widget", "display", "plain", "quiet"]
+VIEW_MODES: tuple[ViewMode, ...] = get_args(ViewMode)
 
 
 class View(Protocol):
