@@ -10,11 +10,39 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from claude_nb.errors import (  # noqa: F401 (exported lazily, through __getattr__)
+        ClaudeNbError,
+        DeadlineExceeded,
+        EventTooLargeError,
+        InputError,
+        MalformedStreamError,
+        MissingKeyError,
+        PromptError,
+        RunError,
+        RunFailed,
+        RunInterrupted,
+        StreamError,
+        UsageError,
+    )
     from claude_nb.notebook.result import Result, ToolCall
     from claude_nb.notebook.tools import tool
 
 __version__ = "0.1.0"
-__all__ = ["Result", "ToolCall", "load_ipython_extension", "show", "tool"]
+_ERRORS = (
+    "ClaudeNbError",
+    "DeadlineExceeded",
+    "EventTooLargeError",
+    "InputError",
+    "MalformedStreamError",
+    "MissingKeyError",
+    "PromptError",
+    "RunError",
+    "RunFailed",
+    "RunInterrupted",
+    "StreamError",
+    "UsageError",
+)
+__all__ = ["Result", "ToolCall", *_ERRORS, "load_ipython_extension", "show", "tool"]
 
 
 def show(stream: Any, *, view: str = "auto") -> Result:
@@ -25,8 +53,9 @@ def show(stream: Any, *, view: str = "auto") -> Result:
         with client.messages.stream(model=..., max_tokens=..., messages=...) as s:
             result = claude_nb.show(s)
 
-    Errors mid-stream (an ``error`` event, a dropped connection, an interrupt) are shown
-    in the footer and recorded on the result instead of raised; the partial answer stays.
+    Errors mid-stream (an ``error`` event, a dropped connection, a malformed stream, an
+    interrupt) are shown in the footer and recorded on the result (``result.error``)
+    instead of raised; the partial answer stays.
     """
     from claude_nb.notebook.runner import Run
 
@@ -45,6 +74,10 @@ def __getattr__(name: str) -> Any:
         from claude_nb.notebook.tools import tool
 
         return tool
+    if name in _ERRORS:
+        from claude_nb import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'claude_nb' has no attribute {name!r}")
 
 

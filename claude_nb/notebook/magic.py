@@ -307,7 +307,7 @@ class Claude(Magics):
         try:
             converse(
                 run,
-                lambda req: client.messages.stream(**req),
+                lambda req: client.messages.create(**req, stream=True),
                 request,
                 tools,
                 max_turns=max_turns,
@@ -717,9 +717,7 @@ def _has_credentials(client: anthropic.Anthropic) -> bool:
 
 
 def _interrupt_error() -> Any:
-    from claude_nb.errors import RunError
-
-    return RunError("KeyboardInterrupt", "Interrupted: the partial answer is kept in _claude.")
+    return RunError.interrupted()
 
 
 def _elide_base64(value: Any) -> Any:
