@@ -24,7 +24,13 @@ from typing import Any
 import anthropic
 import httpx2
 
-from claude_nb.errors import DeadlineExceeded, RunError, StreamError, describe_error
+from claude_nb.errors import (
+    DeadlineExceeded,
+    MalformedStreamError,
+    RunError,
+    StreamError,
+    describe_error,
+)
 from claude_nb.notebook.result import Result
 from claude_nb.render.segments import Layout
 from claude_nb.stream import wire
@@ -36,6 +42,8 @@ from claude_nb.stream.state import (
     Status,
     apply_event,
     begin_turn,
+    describe_event,
+    failed_sdk_event,
     finish,
     set_status,
     tool_update,
@@ -186,8 +194,18 @@ class Run:
     def consume(self, stream: Iterable[Any]) -> None:
         """Feed every event of an open stream through state step, layout and painter."""
         step = self.step
-        for event in stream:
-            step(event)
+        try:
+            for event in stream:
+                step(event)
+        except Exception as exc:
+            # A MessageStream accumulates each event before yielding it: what its own
+            # accumulator chokes on is a malformed stream too (ours names it the same way).
+            event = failed_sdk_event(exc)
+            if event is None:
+                raise
+            raise MalformedStreamError(
+                describe_event(event), f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def step(self, event: Any) -> Change | None:
         """One stream event through the state step, layout, views and painter: ``consume``'s

@@ -398,18 +398,34 @@ def _accumulate(turn: Turn, event: Any) -> None:
             event=event, current_snapshot=turn.message, json_bufs=turn.json_bufs
         )
     except Exception as exc:
-        raise MalformedStreamError(
-            _describe_event(event), f"{type(exc).__name__}: {exc}".rstrip(": ")
-        ) from exc
+        raise MalformedStreamError(describe_event(event), f"{type(exc).__name__}: {exc}") from exc
 
 
-def _describe_event(event: Any) -> str:
+def describe_event(event: Any) -> str:
+    """An event named for an error line: ``content_block_delta (text_delta) for block 3``."""
+    if isinstance(event, dict):
+        event = as_event(event)
     etype = getattr(event, "type", "?")
     index = getattr(event, "index", None)
     delta = getattr(getattr(event, "delta", None), "type", None)
     where = f" for block {index}" if index is not None else ""
     what = f" ({delta})" if delta and etype == "content_block_delta" else ""
     return f"{etype}{what}{where}"
+
+
+def failed_sdk_event(exc: BaseException) -> Any:
+    """The event the SDK's own accumulator (inside a ``MessageStream``) failed on, read off
+    the traceback, or None when ``exc`` did not come from there."""
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name in ("accumulate_event", "build_events") and code.co_filename.endswith(
+            "_messages.py"
+        ):
+            found = tb.tb_frame.f_locals.get("event", found)
+        tb = tb.tb_next
+    return found
 
 
 # Valid text ---------------------------------------------------------------------------
