@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple, cast
 from anthropic._models import construct_type_unchecked
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent
+from pydantic import BaseModel
 
 from claude_nb.errors import MalformedStreamError, RunError
 from claude_nb.stream.protocol import (
@@ -453,8 +454,13 @@ def _valid_piece(block: BlockState, piece: str) -> str:
 
 
 def _has_surrogate(value: Any) -> bool:
+    """Any string inside (an SDK object is walked through its fields: serialising it
+    would build pydantic's serializer, ~0.1 s the first time)."""
     if isinstance(value, str):
         return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, BaseModel):
+        extra = value.__pydantic_extra__
+        return _has_surrogate(value.__dict__) or (extra is not None and _has_surrogate(extra))
     if isinstance(value, dict):
         return any(_has_surrogate(v) for v in value.values())
     if isinstance(value, list):
@@ -474,8 +480,9 @@ def _valid_values(value: Any) -> Any:
 
 def _valid_event(event: Any) -> Any:
     """The event, or (rarely: a UTF-16 half was found) a copy with every string valid."""
-    data = event.to_dict(warnings=False)
-    return as_event(_valid_values(data)) if _has_surrogate(data) else event
+    if not _has_surrogate(event):
+        return event
+    return as_event(_valid_values(event.to_dict(warnings=False)))
 
 
 # Other steps ---------------------------------------------------------------------------
