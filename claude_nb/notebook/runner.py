@@ -169,9 +169,10 @@ class Run:
             self.end(Outcome.ERROR, self.describe(exc))
 
     def describe(self, exc: BaseException) -> RunError:
-        if self.deadline is not None and self.state.now() >= self.deadline:
-            # Whatever broke the read, it broke because the deadline came (a shortened
-            # read timeout, the guarded stream): say that.
+        """The error line for ``exc``; a read cut short once the deadline passed (the wire
+        tap shortens the read timeout to it) is the deadline's doing, and says so."""
+        cut = isinstance(exc, (httpx2.TransportError, anthropic.APIConnectionError))
+        if cut and self.deadline is not None and self.state.now() >= self.deadline:
             error = DeadlineExceeded(self.deadline).error
             error.cause = exc
             return error

@@ -260,13 +260,15 @@ def apply_event(state: RunState, event: Any, t: float | None = None) -> Change |
     the turn and the timeline, never fatal. Raises :class:`MalformedStreamError` for an
     event that breaks the protocol; the state keeps everything before it.
     """
-    if not hasattr(event, "type"):
+    if isinstance(event, dict):
         event = as_event(event)
     etype = event.type
     if etype in _SKIPPED:
         return None
     if t is None:
         t = state.now()
+    if not state.turns:  # a replay that did not announce its request
+        begin_turn(state)
     turn = state.turns[-1]
     if etype == "content_block_delta":
         return _delta(state, turn, event, t)
@@ -538,8 +540,8 @@ def _status_for_block(btype: str) -> Status:
 
 def as_event(data: Any) -> Any:
     """A plain dict as the SDK's (loosely typed) event object, the way the SDK's own
-    stream and ``accumulate_event`` build them; SDK objects pass through."""
-    if hasattr(data, "type"):
+    ``accumulate_event`` builds one; SDK objects pass through."""
+    if not isinstance(data, dict):
         return data
     return construct_type_unchecked(type_=cast(Any, RawMessageStreamEvent), value=data)
 
