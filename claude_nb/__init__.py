@@ -53,9 +53,8 @@ def show(stream: Any, *, view: str = "auto") -> Result:
         with client.messages.stream(model=..., max_tokens=..., messages=...) as s:
             result = claude_nb.show(s)
 
-    Errors mid-stream (an ``error`` event, a dropped connection, a malformed stream, an
-    interrupt) are shown in the footer and recorded on the result (``result.error``)
-    instead of raised; the partial answer stays.
+    Errors mid-stream (an ``error`` event, a dropped connection, an interrupt) are shown
+    in the footer and recorded on the result instead of raised; the partial answer stays.
     """
     from claude_nb.notebook.runner import Run
 
