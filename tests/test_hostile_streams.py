@@ -192,6 +192,27 @@ def test_the_magic_says_the_server_sent_a_malformed_stream(shell, server, tmp_pa
     assert res.error.kind == "malformed_stream" and res.text == "The partial answer."
 
 
+def test_stepping_through_a_malformed_stream_says_so(offline_client, tmp_path):
+    """--step reads a MessageStream (to show the SDK's own events): its accumulator is the
+    one that chokes, and that too is named as a malformed stream."""
+    from claude_nb.teaching.step import run_stepwise
+
+    path = malformed(tmp_path, "delta-for-a-block-never-started")
+    request = {
+        "model": MODEL,
+        "max_tokens": 1000,
+        "messages": HI,
+        "extra_headers": {"x-claude-nb-transcript": str(path)},
+    }
+    done: list[Any] = []
+    stepper = run_stepwise(Run(view="quiet", wire=True), offline_client, request, done.append)
+    stepper.run_to_end()
+    (result,) = done
+    assert result.error.kind == "malformed_stream"
+    assert "content_block_delta (text_delta) for block 4" in result.error.line()
+    assert result.text == "The partial answer."
+
+
 # A tiny server for what the offline server will not send ----------------------------------
 
 

@@ -233,9 +233,6 @@ class _Wrap:
     def __iter__(self):
         return self.it
 
-    def _current_snapshot_or_none(self):
-        return self.s._current_snapshot_or_none()
-
 
 def test_retries_are_announced_and_counted(offline_server):
     from claude_nb.notebook.runner import response_hook

@@ -24,13 +24,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from claude_nb.errors import (
-    DeadlineExceeded,
-    MalformedStreamError,
-    RunError,
-    StreamError,
-    describe_error,
-)
+from claude_nb.errors import DeadlineExceeded, RunError, StreamError, describe_error
 from claude_nb.notebook.result import Result
 from claude_nb.render.segments import Layout
 from claude_nb.stream import wire
@@ -42,9 +36,8 @@ from claude_nb.stream.state import (
     Status,
     apply_event,
     begin_turn,
-    describe_event,
-    failed_sdk_event,
     finish,
+    malformed_by_sdk,
     set_status,
     tool_update,
 )
@@ -199,14 +192,10 @@ class Run:
             for event in stream:
                 step(event)
         except Exception as exc:
-            # A MessageStream accumulates each event before yielding it: what its own
-            # accumulator chokes on is a malformed stream too (ours names it the same way).
-            event = failed_sdk_event(exc)
-            if event is None:
+            malformed = malformed_by_sdk(exc)  # a MessageStream's own accumulator choked
+            if malformed is None:
                 raise
-            raise MalformedStreamError(
-                describe_event(event), f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise malformed from exc
 
     def step(self, event: Any) -> Change | None:
         """One stream event through the state step, layout, views and painter: ``consume``'s

@@ -416,9 +416,12 @@ def describe_event(event: Any) -> str:
     return f"{etype}{what}{where}"
 
 
-def failed_sdk_event(exc: BaseException) -> Any:
-    """The event the SDK's own accumulator (inside a ``MessageStream``) failed on, read off
-    the traceback, or None when ``exc`` did not come from there."""
+def malformed_by_sdk(exc: BaseException) -> MalformedStreamError | None:
+    """What to raise instead of an exception from the SDK's own accumulator (a
+    ``MessageStream`` accumulates each event before yielding it), naming the event it
+    failed on (read off the traceback); None when ``exc`` did not come from there."""
+    if isinstance(exc, MalformedStreamError):
+        return None
     tb = exc.__traceback__
     found = None
     while tb is not None:
@@ -428,7 +431,9 @@ def failed_sdk_event(exc: BaseException) -> Any:
         ):
             found = tb.tb_frame.f_locals.get("event", found)
         tb = tb.tb_next
-    return found
+    if found is None:
+        return None
+    return MalformedStreamError(describe_event(found), f"{type(exc).__name__}: {exc}")
 
 
 # Valid text ---------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from claude_nb.notebook.runner import Run
 from claude_nb.render.html import MUTED, PRE_STYLE, esc, fmt_secs
 from claude_nb.render.visible import visible_text
 from claude_nb.stream.protocol import HELPER_EVENTS
-from claude_nb.stream.state import Change, Outcome
+from claude_nb.stream.state import Change, Outcome, malformed_by_sdk
 from claude_nb.views.jupyter import close_widgets
 
 END_EVENTS = frozenset({"message_stop"})
@@ -172,7 +172,13 @@ class Stepper:
         if self.pushback is not None:
             event, self.pushback = self.pushback, None
             return event
-        return next(self.iterator, None)
+        try:
+            return next(self.iterator, None)
+        except Exception as exc:
+            malformed = malformed_by_sdk(exc)  # the MessageStream's own accumulator choked
+            if malformed is None:
+                raise
+            raise malformed from exc
 
     def _next(self) -> tuple[Any, list[Any]]:
         """The next raw event, through the state step, with the SDK helper events it produced
