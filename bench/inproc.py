@@ -73,7 +73,7 @@ def ttfp(server: Any, reps: int, tps: float = 100.0) -> dict[str, Any]:
                 _stamps.append(time.perf_counter())
 
         widget.send = timed_send
-        run.stream_turn(lambda: client.messages.stream(**REQUEST))
+        run.stream_turn(lambda: client.messages.create(**REQUEST, stream=True))
         with contextlib.redirect_stdout(io.StringIO()):
             run.close()
         first = server.last()["first_text_perf"]
@@ -116,13 +116,13 @@ def once():
         t0 = time.perf_counter(); orig(); costs.append(time.perf_counter() - t0)
     run.painter.paint = paint
     with contextlib.redirect_stdout(io.StringIO()):
-        run.stream_turn(lambda: client.messages.stream(**req))
+        run.stream_turn(lambda: client.messages.create(**req, stream=True))
         run.close()
     return costs
 # a warm-up run with no code fence: imports, widget, the markdown parser itself
 with contextlib.redirect_stdout(io.StringIO()):
     r = Run(model="m", view="widget", offline=True)
-    r.stream_turn(lambda: client.messages.stream(**req, extra_headers={"x-claude-nb-transcript": "refusal"}))
+    r.stream_turn(lambda: client.messages.create(**req, stream=True, extra_headers={"x-claude-nb-transcript": "refusal"}))
     r.close()
 t0 = time.perf_counter()
 if mode == "warm":

@@ -52,13 +52,14 @@ def stream(spec: dict, reps: int, mode: str) -> None:
             else:
                 run = Run(model="m", view="widget", offline=True)
                 with contextlib.redirect_stdout(io.StringIO()):
-                    run.stream_turn(lambda: client.messages.stream(**request))
+                    run.stream_turn(lambda: client.messages.create(**request, stream=True))
                     run.close()
         print(f"{mode}: {(time.process_time() - c0) / reps:.2f} s CPU per stream", file=sys.stderr)
 
 
 def attribute(path: str) -> None:
-    """Split py-spy raw samples: SDK below ``Run.consume``, claude_nb's ``Run.step``, the rest."""
+    """Split py-spy raw samples: SDK below ``Run.consume`` (and its accumulator, called by the
+    state step), claude_nb's ``Run.step``, the rest."""
     top: Counter[str] = Counter()
     inside: Counter[str] = Counter()
     marks: Counter[str] = Counter()
@@ -76,12 +77,15 @@ def attribute(path: str) -> None:
             top["outside Run.consume (start, close, setup)"] += n
             continue
         below = frames[at + 1] if at + 1 < len(frames) else ""
-        if below.startswith("Run.step"):
+        if any(f.startswith("accumulate_event") for f in frames[at:]):
+            # the state step calls the SDK's own accumulator: the SDK's work, not ours
+            top["SDK: accumulate_event (called by the state step)"] += n
+        elif below.startswith("Run.step"):
             top["claude_nb: Run.step (reducer, layout, painter)"] += n
             deeper = frames[at + 2] if at + 2 < len(frames) else "Run.step itself"
             inside[deeper.split(" (")[0]] += n
         elif "anthropic/" in below:
-            top["SDK: MessageStream iteration (parse, validate, accumulate)"] += n
+            top["SDK: stream iteration (SSE, JSON, event objects)"] += n
         else:
             top["Run.consume itself"] += n
     print(f"{total} samples")

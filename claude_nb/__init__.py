@@ -14,11 +14,16 @@ import typing
 if typing.TYPE_CHECKING:
     from claude_nb.errors import (
         ClaudeNbError,
+        DeadlineExceeded,
+        EventTooLargeError,
+        InputError,
+        MalformedStreamError,
         MissingKeyError,
         PromptError,
         RunError,
         RunFailed,
         RunInterrupted,
+        StreamError,
         UsageError,
     )
     from claude_nb.notebook.magic import offline_url
@@ -29,12 +34,17 @@ if typing.TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "ClaudeNbError",
+    "DeadlineExceeded",
+    "EventTooLargeError",
+    "InputError",
+    "MalformedStreamError",
     "MissingKeyError",
     "PromptError",
     "Result",
     "RunError",
     "RunFailed",
     "RunInterrupted",
+    "StreamError",
     "ToolCall",
     "UsageError",
     "load_ipython_extension",
@@ -49,11 +59,16 @@ __all__ = [
 # claude_nb` (and `claude_nb.offline`) stays light and import-order safe. One per line.
 _LAZY = {
     "ClaudeNbError": "claude_nb.errors",
+    "DeadlineExceeded": "claude_nb.errors",
+    "EventTooLargeError": "claude_nb.errors",
+    "InputError": "claude_nb.errors",
+    "MalformedStreamError": "claude_nb.errors",
     "MissingKeyError": "claude_nb.errors",
     "PromptError": "claude_nb.errors",
     "RunError": "claude_nb.errors",
     "RunFailed": "claude_nb.errors",
     "RunInterrupted": "claude_nb.errors",
+    "StreamError": "claude_nb.errors",
     "UsageError": "claude_nb.errors",
     "Result": "claude_nb.notebook.result",
     "ToolCall": "claude_nb.notebook.result",
@@ -63,12 +78,15 @@ _LAZY = {
 
 
 def show(stream: typing.Any, *, view: ViewMode = "auto") -> Result:
-    """Render a ``MessageStream`` you opened yourself, live, and return its :class:`Result`.
+    """Render a stream you opened yourself, live, and return its :class:`Result`.
 
     ::
 
         with client.messages.stream(model=..., max_tokens=..., messages=...) as s:
             result = claude_nb.show(s)
+
+    A raw ``client.messages.create(..., stream=True)`` stream works too (it is
+    accumulated once, by claude_nb, with the SDK's own accumulator).
 
     ``view``: ``auto`` (the live widget in Jupyter, text in a terminal), ``widget``,
     ``display``, ``plain`` or ``quiet``. Errors mid-stream (an ``error`` event, a dropped

@@ -68,6 +68,33 @@ def test_every_transcript_renders_to_a_static_bundle(offline_client, name):
     assert not [a for a in tags.attrs if a[1].startswith("on")]
 
 
+@pytest.mark.parametrize("name", ["thinking", "tool_use", "web_search"])
+def test_a_raw_stream_and_a_message_stream_give_the_same_message(offline_client, name):
+    """The state step accumulates the message itself: from a raw stream (accumulated once)
+    or from a MessageStream (its synthesised events skipped, its own snapshot untouched)."""
+    with stream(offline_client, name) as s:
+        from_helper = claude_nb.show(s, view="quiet")
+        sdk_final = s.get_final_message()
+    raw = offline_client.messages.create(
+        model=MODEL,
+        max_tokens=32000,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-claude-nb-transcript": name},
+        stream=True,
+    )
+    with raw:
+        from_raw = claude_nb.show(raw, view="quiet")
+    assert from_helper.complete and from_raw.complete
+
+    def same(message):  # every request gets its own id
+        return {k: v for k, v in message.to_dict().items() if k != "id"}
+
+    assert from_helper.message.to_dict() == sdk_final.to_dict()
+    assert same(from_raw.message) == same(sdk_final)
+    assert from_raw.text == from_helper.text and from_raw.thinking == from_helper.thinking
+    assert from_raw.tool_calls == from_helper.tool_calls
+
+
 def test_result_fields_for_a_thinking_answer(offline_client):
     with stream(offline_client, "thinking") as s:
         r = claude_nb.show(s, view="quiet")
@@ -205,9 +232,6 @@ class _Wrap:
 
     def __iter__(self):
         return self.it
-
-    def _current_snapshot_or_none(self):
-        return self.s._current_snapshot_or_none()
 
 
 def test_retries_are_announced_and_counted(offline_server):

@@ -196,7 +196,7 @@ class Claude(Magics):
         try:
             converse(
                 run,
-                lambda req: client.messages.stream(**req),
+                lambda req: client.messages.create(**req, stream=True),
                 request,
                 plan.tools,
                 max_turns=plan.max_turns,
@@ -228,9 +228,7 @@ class Claude(Magics):
             saved = save_recording(result, plan.record)
             print(f"claude_nb: recorded {', '.join(saved)} (replay with --replay FILE)")
         if result.interrupted:
-            raise RunInterrupted(
-                RunError("interrupted", "Interrupted: the partial answer is kept in _claude.")
-            )
+            raise RunInterrupted(RunError.interrupted())
         if result.failed and result.error is not None:
             raise RunFailed(result.error)
 

@@ -15,6 +15,7 @@ import anthropic
 from claude_nb.errors import RunError
 from claude_nb.notebook.messages import append_message, assistant_param
 from claude_nb.render.segments import Layout
+from claude_nb.stream.protocol import TOOL_BLOCKS
 from claude_nb.stream.state import Outcome, RunState
 from claude_nb.stream.timeline import Timeline
 from claude_nb.views.static import static_bundle
@@ -73,7 +74,7 @@ class Result:
         current: list[str] = []
         for m in self.messages:
             for b in m.content:
-                if getattr(b, "type", None) == "text":
+                if b.type == "text":
                     current.append(b.text)
                 elif current:
                     runs.append("".join(current))
@@ -87,10 +88,7 @@ class Result:
     @property
     def thinking(self) -> str:
         return "\n\n".join(
-            b.thinking
-            for m in self.messages
-            for b in m.content
-            if getattr(b, "type", None) == "thinking"
+            b.thinking for m in self.messages for b in m.content if b.type == "thinking"
         )
 
     @property
@@ -102,7 +100,7 @@ class Result:
                 continue
             for b in turn.message.content:
                 btype = getattr(b, "type", "")
-                if btype in ("tool_use", "server_tool_use", "mcp_tool_use"):
+                if btype in TOOL_BLOCKS:
                     call = ToolCall(
                         id=b.id,
                         name=b.name,
@@ -130,17 +128,31 @@ class Result:
 
     @property
     def usage(self) -> anthropic.types.Usage | None:
-        """Token usage: the message's own ``Usage``, or the sum over turns for a tool loop."""
-        if len(self.messages) == 1:
-            return self.messages[0].usage
-        if not self.messages:
+        """Token usage: the message's own ``Usage``, or the sum over turns for a tool loop.
+
+        When the API's final count never came (interrupted, failed), ``output_tokens`` is
+        the estimate the footer shows and ``output_tokens_estimated`` is True.
+        """
+        messages = self.messages
+        if not messages:
             return None
-        u = self._state.usage()
-        return anthropic.types.Usage(
-            input_tokens=u["input_tokens"],
-            output_tokens=u["output_tokens"],
-            cache_creation_input_tokens=u["cache_creation_input_tokens"],
-            cache_read_input_tokens=u["cache_read_input_tokens"],
+        state = self._state
+        if len(messages) == 1 and not state.output_estimated:
+            return messages[0].usage
+        u = state.usage()
+        if len(messages) == 1:
+            usage = messages[0].usage
+        else:
+            usage = anthropic.types.Usage(
+                input_tokens=u["input_tokens"],
+                output_tokens=u["output_tokens"],
+                cache_creation_input_tokens=u["cache_creation_input_tokens"],
+                cache_read_input_tokens=u["cache_read_input_tokens"],
+            )
+        if not state.output_estimated:
+            return usage
+        return usage.model_copy(
+            update={"output_tokens": u["output_tokens"], "output_tokens_estimated": True}
         )
 
     @property
@@ -194,7 +206,7 @@ class Result:
 
     def events_df(self) -> Any:
         """The timeline as a pandas DataFrame (columns t, type, index, delta_type, size, turn)."""
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         return pd.DataFrame.from_records(
             self.timeline.records(), columns=["t", "type", "index", "delta_type", "size", "turn"]

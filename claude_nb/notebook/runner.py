@@ -2,10 +2,15 @@
 
 ``Run`` owns a run's state, layout, view and painter. ``stream_turn`` opens one SDK
 stream (so errors raised while opening — 4xx/5xx after the SDK's retries — are caught
-too), feeds every event through the reducer to the layout, lets the painter decide
+too), feeds every event through the state step to the layout, lets the painter decide
 when the view catches up, and turns any way a stream can end (done, interrupted,
-error event, dropped or stalled connection) into an outcome. Nothing is lost: the
-partial snapshot stays in the state and on screen.
+error event, dropped or stalled connection, malformed stream, deadline) into an
+outcome. Nothing is lost: the partial message stays in the state and on screen.
+
+Streams are best opened raw (``client.messages.create(..., stream=True)``): the state
+step accumulates the message itself, with the SDK's own accumulator, so nothing is
+accumulated twice. A ``MessageStream`` (``client.messages.stream``) works too; its
+synthesised events are skipped.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import Any
 import anthropic
 import httpx2
 
-from claude_nb.errors import RunError, describe_error
+from claude_nb.errors import DeadlineExceeded, RunError, StreamError, describe_error
 from claude_nb.notebook.result import Result
 from claude_nb.render.segments import Layout
+from claude_nb.stream import wire
+from claude_nb.stream.protocol import is_retryable
 from claude_nb.stream.state import (
     Change,
     Outcome,
@@ -30,10 +37,11 @@ from claude_nb.stream.state import (
     apply_event,
     begin_turn,
     finish,
+    malformed_by_sdk,
     set_status,
     tool_update,
 )
-from claude_nb.stream.wire import WireLog, recording
+from claude_nb.stream.wire import Deadline, WireLog
 from claude_nb.views import DisplayView, View, make_view
 from claude_nb.views.painter import Painter
 from claude_nb.views.static import static_bundle
@@ -43,8 +51,16 @@ current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
     "claude_nb_run", default=None
 )
 
-RETRYABLE = frozenset({408, 409, 429})
-SNAPSHOT_EVENTS = frozenset({"message_start", "content_block_start"})
+# What reading a stream can raise that ends the run with an error line (anything else
+# is a bug, left to the caller: the magic says so).
+STREAM_ERRORS = (
+    StreamError,
+    anthropic.AnthropicError,
+    httpx2.HTTPError,
+    TypeError,
+    ValueError,
+    OSError,
+)
 
 
 class Run:
@@ -58,13 +74,13 @@ class Run:
         offline: bool = False,
         max_retries: int = 2,
         read_timeout: float | None = None,
+        deadline: float | None = None,
         request: dict[str, Any] | None = None,
         view_obj: View | None = None,
         extras: list[Any] | None = None,
         wire: bool = False,
-        deadline: float | None = None,
     ) -> None:
-        self.state = RunState(model=model, offline=offline)
+        self.state = RunState(requested_model=model, offline=offline)
         self.layout = Layout(self.state)
         # Extras (teaching mode's inspector and timeline) follow the same changes as the
         # view, paint with it, and add their widget beside it and their HTML to the output.
@@ -83,7 +99,7 @@ class Run:
         self.painter = Painter(self._paint, min_interval=interval, size=self._size)
         self.max_retries = max_retries
         self.read_timeout = read_timeout
-        self.deadline = deadline  # seconds for the whole run (None: no limit)
+        self.deadline = deadline  # seconds for the whole run (every turn and tool), or None
         self.request = request or {}
         self.attempts = 0
         self.retries = 0
@@ -120,55 +136,78 @@ class Run:
 
     def stream_turn(self, open_stream: Callable[[], AbstractContextManager[Any]]) -> bool:
         """Open and consume one stream; True if it ended with ``message_stop``."""
+        self.begin_turn()
+        with self.guard():
+            self.check_deadline()
+            with self.in_flight(), open_stream() as stream:
+                self.consume(stream)
+        return self.turn_ended()
+
+    def begin_turn(self) -> None:
+        """A request is about to be sent: a new turn, shown at once."""
         self.start()
         self.emit(begin_turn(self.state))
         self.attempts = 0
         self.painter.poke(urgent=True)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Every way opening or reading a stream can fail becomes the run's outcome, with
+        one line saying what happened; only bugs get through."""
         try:
-            with self.in_flight(), open_stream() as stream:
-                self.consume(stream)
+            yield
         except KeyboardInterrupt:
             self.end(Outcome.INTERRUPTED)
-            return False
-        except (anthropic.AnthropicError, httpx2.HTTPError, TypeError, ValueError, OSError) as exc:
-            self.end(
-                Outcome.ERROR,
-                describe_error(exc, retries=self.retries, read_timeout=self.read_timeout),
-            )
+        except STREAM_ERRORS as exc:
+            self.end(Outcome.ERROR, self.describe(exc))
+
+    def describe(self, exc: BaseException) -> RunError:
+        """The error line for ``exc``; a read cut short once the deadline passed (the wire
+        tap shortens the read timeout to it) is the deadline's doing, and says so."""
+        cut = isinstance(exc, (httpx2.TransportError, anthropic.APIConnectionError))
+        if cut and self.deadline is not None and self.state.now() >= self.deadline:
+            error = DeadlineExceeded(self.deadline).error
+            error.cause = exc
+            return error
+        return describe_error(exc, retries=self.retries, read_timeout=self.read_timeout)
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and self.state.now() >= self.deadline:
+            raise DeadlineExceeded(self.deadline)
+
+    def turn_ended(self) -> bool:
+        """After a stream: True if its turn completed; a stream that just stopped, without
+        ``message_stop`` or an error, ends the run as a dropped connection."""
+        if self.state.outcome is not None:
             return False
         if not self.state.turn.complete:
-            self.end(
-                Outcome.ERROR,
-                RunError(
-                    "connection_dropped",
-                    "The stream ended before the answer finished (no message_stop).",
-                    "The partial answer is kept; re-run the cell to try again.",
-                ),
-            )
+            self.end(Outcome.ERROR, RunError.dropped())
             return False
         return True
 
     def consume(self, stream: Iterable[Any]) -> None:
-        """Feed every event of an open ``MessageStream`` through reducer, layout and painter."""
+        """Feed every event of an open stream through state step, layout and painter."""
         step = self.step
-        for event in stream:
-            step(event, stream)
+        try:
+            for event in stream:
+                step(event)
+        except Exception as exc:
+            malformed = malformed_by_sdk(exc)  # a MessageStream's own accumulator choked
+            if malformed is None:
+                raise
+            raise malformed from exc
 
-    def step(self, event: Any, stream: Any = None) -> Change | None:
-        """One stream event through reducer, layout, views and painter: ``consume``'s body,
-        also called once per click by ``--step`` (:mod:`claude_nb.teaching.step`)."""
+    def step(self, event: Any) -> Change | None:
+        """One stream event through the state step, layout, views and painter: ``consume``'s
+        body, also called once per click by ``--step`` (:mod:`claude_nb.teaching.step`)."""
         state = self.state
         t = state.now()
-        snapshot = None
-        if event.type in SNAPSHOT_EVENTS:
-            snapshot_of = getattr(stream, "_current_snapshot_or_none", None)
-            snapshot = snapshot_of() if snapshot_of is not None else None
+        if self.deadline is not None and t >= self.deadline:
+            raise DeadlineExceeded(self.deadline)
         had_token = state.first_token is not None
-        change = apply_event(state, event, snapshot, t)
+        change = apply_event(state, event, t)
         if change is None:
             return None
-        if snapshot is not None and not state.model:
-            state.model = snapshot.model
         self.emit(change)
         if state.first_token is not None:  # before it, nothing worth a patch has changed
             self.painter.poke(urgent=not had_token)
@@ -176,14 +215,22 @@ class Run:
 
     @contextlib.contextmanager
     def in_flight(self) -> Iterator[None]:
-        """While this run's request is open: the retry hook reports to it, and the wire tap
-        records into it when it keeps its wire (``--events``, ``--record``, ``--step``)."""
+        """While this run's request is open: the retry hook reports to it, the wire tap
+        holds it to its deadline, and records into it when it keeps its wire
+        (``--events``, ``--record``, ``--step``)."""
+        due = (
+            Deadline(self.state.started + self.deadline, self.deadline)
+            if self.deadline is not None
+            else None
+        )
         run_token = current_run.set(self)
-        wire_token = recording.set(self._new_wire_log if self.wire is not None else None)
+        wire_token = wire.recording.set(self._new_wire_log if self.wire is not None else None)
+        due_token = wire.deadline.set(due)
         try:
             yield
         finally:
-            recording.reset(wire_token)
+            wire.deadline.reset(due_token)
+            wire.recording.reset(wire_token)
             current_run.reset(run_token)
 
     def _new_wire_log(self) -> WireLog:
@@ -210,7 +257,7 @@ class Run:
             if self.state.status is Status.RETRYING:
                 self.emit(set_status(self.state, Status.CONNECTING))
             return
-        if not (status in RETRYABLE or status >= 500) or self.attempts > self.max_retries:
+        if not is_retryable(status) or self.attempts > self.max_retries:
             return
         self.retries += 1
         wait = _retry_after(response)

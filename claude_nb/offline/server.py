@@ -64,7 +64,7 @@ from claude_nb.offline.validate import (
     validate_messages,
 )
 from claude_nb.sdk import MODELS
-from claude_nb.stream.protocol import MESSAGE_EVENTS
+from claude_nb.stream.protocol import MESSAGE_EVENTS, is_retryable
 
 __all__ = ["OUTCOMES", "OfflineServer", "RequestRecord"]
 
@@ -301,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(
         self, status: int, error_type: str, message: str, extra: Mapping[str, str] | None = None
     ) -> None:
-        should_retry = status in (408, 409, 429) or status >= 500
+        should_retry = is_retryable(status)
         headers = {"x-should-retry": "true" if should_retry else "false", **(extra or {})}
         if status == 405:
             headers["allow"] = self._allowed

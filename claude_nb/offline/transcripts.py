@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_nb.sdk import default_model
+from claude_nb.stream.protocol import CONTENT_FIELDS
 
 __all__ = [
     "SERVER_TOOL_LATENCY",
@@ -89,11 +90,6 @@ SERVER_TOOL_LATENCY = 0.6
 DEFAULT_MODEL = default_model()
 IMAGE_TOKENS = 1500
 TOOL_SYSTEM_TOKENS = 300
-_CONTENT_FIELDS = {
-    "text_delta": "text",
-    "thinking_delta": "thinking",
-    "input_json_delta": "partial_json",
-}
 _EMPTY_START_TYPES = {"text", "thinking", "tool_use", "server_tool_use", "mcp_tool_use"}
 _ID_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -149,7 +145,7 @@ def _content_len(data: Mapping[str, Any]) -> int:
     if data.get("type") != "content_block_delta":
         return -1
     delta = data.get("delta") or {}
-    key = _CONTENT_FIELDS.get(delta.get("type", ""))
+    key = CONTENT_FIELDS.get(delta.get("type", ""))
     value = delta.get(key) if key else None
     return len(value) if isinstance(value, str) else -1
 
@@ -809,7 +805,7 @@ def _patched_delta(event: SSEEvent, plan: StreamPlan) -> SSEEvent:
 def _delta_with(event: SSEEvent, value: str) -> SSEEvent:
     data = json.loads(event.raw)
     delta = data["delta"]
-    delta[_CONTENT_FIELDS[delta["type"]]] = value
+    delta[CONTENT_FIELDS[delta["type"]]] = value
     return make_event(data)
 
 
@@ -902,7 +898,7 @@ def render(transcript: Transcript, plan: StreamPlan) -> Iterator[Emitted]:
             open_blocks.pop(index, None)
         elif event.clen >= 0 and (limit is not None or seqs):
             delta = event.data["delta"]
-            value = delta[_CONTENT_FIELDS[delta["type"]]]
+            value = delta[CONTENT_FIELDS[delta["type"]]]
             out = value
             stop_hit: str | None = None
             if seqs and delta["type"] == "text_delta":

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from typing_extensions import assert_never
+
 from claude_nb.render.html import (
     ACCENT,
     MUTED,
@@ -29,9 +31,8 @@ from claude_nb.render.html import (
     pretty_json,
 )
 from claude_nb.render.streaming import StreamingMarkdown
+from claude_nb.stream.protocol import THINKING_BLOCKS, TOOL_BLOCKS
 from claude_nb.stream.state import (
-    THINKING_BLOCKS,
-    TOOL_BLOCKS,
     BlockState,
     Change,
     RunState,
@@ -607,8 +608,8 @@ class Layout:
             if seg is None:
                 return
             dtype, piece = change.payload
-            if dtype == "text_delta":
-                seg.append(piece)  # type: ignore[attr-defined]
+            if dtype == "text_delta" and isinstance(seg, MarkdownRun):
+                seg.append(piece)
                 self.text_dirty = True
             elif dtype == "thinking_delta" and isinstance(seg, ThinkingPanel):
                 seg.append(piece)
@@ -616,11 +617,10 @@ class Layout:
                 seg.append_json(piece)
             elif isinstance(seg, GenericPanel):
                 seg.dirty = True
-            return
-        if kind == "block_start":
+        elif kind == "block_start":
             self._start_block(change.turn, change.index, change.payload)
         elif kind == "block_stop":
-            self._stop_block(change.turn, change.index)
+            self._stop_block(change.turn, change.index, change.payload)
         elif kind == "tool":
             run: ToolRun = change.payload
             panel = self._tools.get(run.tool_use_id)
@@ -633,12 +633,16 @@ class Layout:
             for b in turn.blocks:
                 if (change.turn, b.index) not in self._by_block:
                     self._start_block(change.turn, b.index, b.type)
-                    self._stop_block(change.turn, b.index)
+                    self._stop_block(change.turn, b.index, "")
         elif kind == "turn":
             self._last_text = None
         elif kind == "end":
             for seg in self.segments:
                 seg.finish(self.state.elapsed)
+        elif kind == "status":
+            pass  # the header shows it; no segment changes
+        else:
+            assert_never(kind)
 
     def _content(self, turn: int, index: int) -> Any:
         message = self.state.turns[turn].message
@@ -689,10 +693,12 @@ class Layout:
         self._add(seg)
         self._by_block[(turn, index)] = seg
 
-    def _stop_block(self, turn: int, index: int) -> None:
+    def _stop_block(self, turn: int, index: int, ending: str) -> None:
         seg = self._by_block.get((turn, index))
         if seg is None:
             return
+        if ending and isinstance(seg, (MarkdownRun, ThinkingPanel)):
+            seg.append(ending)  # text the block ends with that no delta carried
         content = self._content(turn, index)
         if isinstance(seg, MarkdownRun):
             citations = getattr(content, "citations", None)

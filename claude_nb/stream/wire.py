@@ -1,8 +1,15 @@
-"""The raw wire: what the server really sent, byte for byte, with arrival times.
+"""The raw wire: where a stream's bytes are read, guarded and (on request) logged.
 
-A :class:`WireTap` wraps the HTTP transport of the clients the magic builds. When the
-run in flight asks for it (``--events``, ``--record``), every ``text/event-stream``
-response is teed into a :class:`WireLog` as it is read — the SDK still does all the
+A :class:`WireTap` wraps the HTTP transport of the clients the magic builds. Every
+``text/event-stream`` response is read through it, so this is where the limits that the
+SDK has no notion of hold: one SSE event may not grow past ``max_event_bytes`` (a line
+with no newline would otherwise grow the SDK's buffer without bound), and a run's
+overall deadline (:data:`deadline`) ends reading even when the server keeps trickling
+pings, which reset every idle timeout. Both end the stream with one of our
+:class:`~claude_nb.errors.StreamError` exceptions, which the runner records.
+
+When the run in flight asks for it (``--events``, ``--record``), every event-stream
+response is also teed into a :class:`WireLog` as it is read — the SDK still does all the
 parsing of the stream it consumes. The log splits the bytes into frames (the SDK's own
 ``SSEDecoder`` reads the fields) so teaching mode can show each event's wire text,
 including the ``ping`` events the SDK hides, and ``--record`` can save a replayable
@@ -21,6 +28,14 @@ from typing import Any
 
 import httpx2
 from anthropic._streaming import SSEDecoder
+
+from claude_nb.errors import DeadlineExceeded, EventTooLargeError
+
+MAX_EVENT_BYTES = 32 * 2**20
+"""Bytes one SSE event may hold before reading stops (the API's own request limit is
+32 MB; no real event comes near it)."""
+# Where an SSE event ends (what the SDK's decoder looks for).
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
 
 
 @dataclass(frozen=True)
@@ -75,14 +90,45 @@ class WireLog:
         return path
 
 
-class _TappedStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, log: WireLog) -> None:
+@dataclass(frozen=True)
+class Deadline:
+    """A run's overall deadline: ``at`` on the ``time.perf_counter`` clock."""
+
+    at: float
+    seconds: float
+
+    def check(self) -> None:
+        if time.perf_counter() > self.at:
+            raise DeadlineExceeded(self.seconds)
+
+
+class _GuardedStream(httpx2.SyncByteStream):
+    """An event stream's bytes, checked against the event cap and the deadline, and
+    teed into a log when one is wanted."""
+
+    def __init__(
+        self, inner: Any, log: WireLog | None, max_event: int, deadline: Deadline | None
+    ) -> None:
         self.inner = inner
         self.log = log
+        self.max_event = max_event
+        self.deadline = deadline
 
     def __iter__(self) -> Iterator[bytes]:
+        log, limit, due = self.log, self.max_event, self.deadline
+        pending = 0  # bytes since the last end of an event
+        tail = b""
         for chunk in self.inner:
-            self.log.feed(chunk)
+            if log is not None:
+                log.feed(chunk)
+            if due is not None:
+                due.check()
+            data = tail + chunk
+            end = max(data.rfind(sep) for sep in _EVENT_ENDS)
+            pending = len(data) - end if end >= 0 else pending + len(chunk)
+            if pending > limit:
+                raise EventTooLargeError(limit)
+            tail = data[-3:]
             yield chunk
 
     def close(self) -> None:
@@ -95,28 +141,42 @@ class _TappedStream(httpx2.SyncByteStream):
 recording: contextvars.ContextVar[Callable[[], WireLog] | None] = contextvars.ContextVar(
     "claude_nb_wire_recording", default=None
 )
+# While a run with an overall deadline has a request in flight.
+deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "claude_nb_wire_deadline", default=None
+)
 
 
 class WireTap(httpx2.BaseTransport):
-    """A transport that tees event streams into the current run's wire logs, when it wants them."""
+    """A transport that reads event streams through the guards above, and tees them into
+    the current run's wire logs when it wants them."""
 
-    def __init__(self, inner: httpx2.BaseTransport | None = None) -> None:
+    def __init__(
+        self, inner: httpx2.BaseTransport | None = None, *, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
         from anthropic._constants import DEFAULT_CONNECTION_LIMITS
 
         self.inner = inner or httpx2.HTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)
+        self.max_event_bytes = max_event_bytes
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        limit = deadline.get()
+        if limit is not None:  # no read may wait past the deadline
+            limit.check()
+            left = limit.at - time.perf_counter()
+            timeouts = dict(request.extensions.get("timeout") or {})
+            read = timeouts.get("read")
+            timeouts["read"] = left if read is None else min(read, left)
+            request.extensions["timeout"] = timeouts
         response = self.inner.handle_request(request)
-        new_log = recording.get()
-        if new_log is None:
-            return response
         if "text/event-stream" not in response.headers.get("content-type", ""):
             return response
-        log = new_log()
+        new_log = recording.get()
+        log = new_log() if new_log is not None else None
         return httpx2.Response(
             status_code=response.status_code,
             headers=response.headers,
-            stream=_TappedStream(response.stream, log),
+            stream=_GuardedStream(response.stream, log, self.max_event_bytes, limit),
             extensions=response.extensions,
             request=request,
         )

@@ -35,7 +35,7 @@ import anywidget
 import traitlets
 
 from claude_nb.render.html import BORDER, MUTED, esc, fmt_int, fmt_secs
-from claude_nb.stream.protocol import DELTA_TYPES, MESSAGE_EVENTS
+from claude_nb.stream.protocol import CONTENT_FIELDS, DELTA_TYPES, MESSAGE_EVENTS
 from claude_nb.stream.state import Change
 from claude_nb.stream.timeline import NameCodes
 from claude_nb.teaching.timeline_chart import TimelineChart
@@ -69,11 +69,6 @@ COLORS = {
     "ping": "#9ca3af",
     "error": "#dc2626",
     "unknown": "#db2777",
-}
-CONTENT_FIELDS = {
-    "text_delta": "text",
-    "thinking_delta": "thinking",
-    "input_json_delta": "partial_json",
 }
 
 # Seconds after display at which every row so far is re-sent as the checkpoint trait

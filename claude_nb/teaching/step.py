@@ -27,20 +27,17 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
-import httpx2
 
-from claude_nb.errors import RunError, RunFailed, describe_error
+from claude_nb.errors import RunError, RunFailed
 from claude_nb.notebook.result import Result
 from claude_nb.notebook.runner import Run
 from claude_nb.render.html import MUTED, PRE_STYLE, esc, fmt_secs
 from claude_nb.render.visible import visible_text
-from claude_nb.stream.state import Change, Outcome, begin_turn
+from claude_nb.stream.protocol import HELPER_EVENTS
+from claude_nb.stream.state import Change, Outcome, malformed_by_sdk
 from claude_nb.views.jupyter import close_widgets
 
-# Events the SDK synthesises right after a raw delta (they repeat what it carries).
-HELPER_EVENTS = frozenset({"text", "thinking", "signature", "input_json", "citation"})
 END_EVENTS = frozenset({"message_stop"})
-STREAM_ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, TypeError, ValueError, OSError)
 
 _active: Stepper | None = None
 
@@ -64,6 +61,7 @@ def run_stepwise(
     """Open the stream, show the view and the control bar, and return at once (see above)."""
     global _active
     close_active()
+    run.deadline = None  # a person sets the pace here: no overall deadline
     stepper = Stepper(run, client, request, on_done)
     _active = stepper
     stepper.open()
@@ -126,21 +124,13 @@ class Stepper:
         run = self.run
         run.extras.append(self)
         self._show_bar()
-        run.start()
-        run.emit(begin_turn(run.state))
-        run.painter.poke(urgent=True)
-        try:
-            with run.in_flight():  # so the wire tap and the retry hook find this run
-                self.manager = self.client.messages.stream(**self.request)
-                self.stream = self.manager.__enter__()
-                self.iterator = iter(self.stream)
-        except KeyboardInterrupt:
-            run.end(Outcome.INTERRUPTED)
-        except STREAM_ERRORS as exc:
-            run.end(
-                Outcome.ERROR,
-                describe_error(exc, retries=run.retries, read_timeout=run.read_timeout),
-            )
+        run.begin_turn()
+        # A MessageStream on purpose: teaching mode shows the events the SDK synthesises.
+        with run.guard(), run.in_flight():  # the wire tap and the retry hook find this run
+            run.check_deadline()
+            self.manager = self.client.messages.stream(**self.request)
+            self.stream = self.manager.__enter__()
+            self.iterator = iter(self.stream)
         if run.state.outcome is not None:
             self._finish(in_cell=True)
             return
@@ -158,7 +148,7 @@ class Stepper:
             return done
         helpers: list[Any] = []
         event = None
-        try:
+        with self.run.guard():
             for _ in range(count):
                 event, helpers = self._next()
                 if event is None:
@@ -166,13 +156,6 @@ class Stepper:
                 done.append(event)
                 if event.type in END_EVENTS:
                     break
-        except KeyboardInterrupt:
-            self.run.end(Outcome.INTERRUPTED)
-        except STREAM_ERRORS as exc:
-            self.run.end(
-                Outcome.ERROR,
-                describe_error(exc, retries=self.run.retries, read_timeout=self.run.read_timeout),
-            )
         self.run.painter.flush()
         if event is not None:
             self._show_event(event, helpers)
@@ -189,17 +172,23 @@ class Stepper:
         if self.pushback is not None:
             event, self.pushback = self.pushback, None
             return event
-        return next(self.iterator, None)
+        try:
+            return next(self.iterator, None)
+        except Exception as exc:
+            malformed = malformed_by_sdk(exc)  # the MessageStream's own accumulator choked
+            if malformed is None:
+                raise
+            raise malformed from exc
 
     def _next(self) -> tuple[Any, list[Any]]:
-        """The next raw event, through the reducer, with the SDK helper events it produced."""
+        """The next raw event, through the state step, with the SDK helper events it produced
+        (the state step skips those: they repeat what the raw event carries)."""
         event = self._pull()
-        while event is not None and event.type in HELPER_EVENTS:  # left over: apply, skip
-            self.run.step(event, self.stream)
+        while event is not None and event.type in HELPER_EVENTS:  # left over: skip
             event = self._pull()
         if event is None:
             return None, []
-        self.run.step(event, self.stream)
+        self.run.step(event)
         self.events += 1
         self.frames, self.pings = self._frames_for(event)
         helpers = []
@@ -208,7 +197,6 @@ class Stepper:
             # from the same read: pulling it does not wait for the network.
             follower = self._pull()
             if follower is not None and follower.type in HELPER_EVENTS:
-                self.run.step(follower, self.stream)
                 helpers.append(follower)
             else:
                 self.pushback = follower
@@ -226,15 +214,7 @@ class Stepper:
             _active = None
         self._close_stream()
         run = self.run
-        if run.state.outcome is None and run.state.turns and not run.state.turn.complete:
-            run.end(
-                Outcome.ERROR,
-                RunError(
-                    "connection_dropped",
-                    "The stream ended before the answer finished (no message_stop).",
-                    "The partial answer is kept; re-run the cell to try again.",
-                ),
-            )
+        run.turn_ended()  # a stream that just stopped, without message_stop, is dropped
         self.result = run.close()
         out = io.StringIO()
         failure: RunFailed | None = None
