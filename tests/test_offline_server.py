@@ -22,7 +22,8 @@ import pytest
 from sdk_facts import MODEL, OTHER_MODEL, SDK_MODELS
 
 from claude_nb import cli, offline
-from claude_nb.offline.transcripts import TranscriptBuilder, estimate_input_tokens
+from claude_nb.offline.builder import TranscriptBuilder
+from claude_nb.offline.tokens import estimate_input_tokens
 
 HI = [{"role": "user", "content": "Hi there, please help me with my data."}]
 

@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 
 from claude_nb import offline
-from claude_nb.offline.transcripts import (
-    StreamPlan,
-    TranscriptBuilder,
-    TranscriptError,
-    estimate_input_tokens,
-    example_object,
-    load_transcript,
-    parse_sse,
-    render,
-    select_transcript,
-    text_transcript,
-)
+from claude_nb.offline.answers import example_object
+from claude_nb.offline.builder import TranscriptBuilder, text_transcript
+from claude_nb.offline.format import TranscriptError, load_transcript, parse_sse
+from claude_nb.offline.replay import StreamPlan
+from claude_nb.offline.replay import replay as render
+from claude_nb.offline.selection import select_transcript
+from claude_nb.offline.tokens import estimate_input_tokens, estimate_output_tokens
 
 REQUIRED = {
     "markdown",
@@ -101,9 +96,7 @@ def test_transcript_is_well_formed(name: str) -> None:
         assert not open_blocks
         assert [e["type"] for e in events[-2:]] == ["message_delta", "message_stop"]
         usage = events[-2]["usage"]
-        assert usage["output_tokens"] == offline.transcripts.estimate_output_tokens(
-            t.content_chars()
-        )
+        assert usage["output_tokens"] == estimate_output_tokens(t.content_chars())
 
 
 def test_transcripts_keep_wire_padding() -> None:

@@ -14,43 +14,26 @@ Start it and point the real SDK at it::
 
 Or from a shell: ``claude-nb serve`` then ``export ANTHROPIC_BASE_URL=...``.
 Which answer a request gets: :func:`describe_selection`. Failures on demand:
-:mod:`claude_nb.offline.faults`. Transcript format and pacing:
-:mod:`claude_nb.offline.transcripts`.
+:mod:`claude_nb.offline.faults`. The ``.sse`` format: :mod:`claude_nb.offline.format`;
+pacing and cuts: :mod:`claude_nb.offline.replay`.
 """
 
 from __future__ import annotations
 
-from claude_nb.offline.faults import FaultSpec, parse_faults
-from claude_nb.offline.server import OUTCOMES, OfflineServer, RequestRecord
-from claude_nb.offline.transcripts import (
-    SSEEvent,
-    StreamPlan,
-    Transcript,
-    TranscriptBuilder,
-    TranscriptError,
-    describe_selection,
-    estimate_input_tokens,
-    load_transcript,
-    select_transcript,
-    text_transcript,
-    transcript_names,
-)
+from claude_nb.offline.builder import TranscriptBuilder, text_transcript
+from claude_nb.offline.faults import FaultSpec
+from claude_nb.offline.format import Transcript, TranscriptError, load_transcript, transcript_names
+from claude_nb.offline.selection import describe_selection
+from claude_nb.offline.server import OfflineServer, RequestRecord
 
 __all__ = [
-    "OUTCOMES",
-    "FaultSpec",
     "OfflineServer",
     "RequestRecord",
-    "SSEEvent",
-    "StreamPlan",
     "Transcript",
     "TranscriptBuilder",
     "TranscriptError",
     "describe_selection",
-    "estimate_input_tokens",
     "load_transcript",
-    "parse_faults",
-    "select_transcript",
     "start",
     "text_transcript",
     "transcript_names",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["APIError", "error_body", "new_request_id", "validate_count_tokens", "validate_messages"]
 
@@ -23,13 +23,20 @@ def new_request_id() -> str:
 
 
 class APIError(Exception):
-    """An error response: HTTP status, API error type and message."""
+    """An error response: HTTP status, API error type, message and extra headers."""
 
-    def __init__(self, status: int, error_type: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
+        self.headers = dict(headers or {})
 
 
 def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def _bad(message: str) -> APIError:
     return APIError(400, "invalid_request_error", message)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -1,0 +1,127 @@
+"""The offline backend's endpoints, routed by path and method like the real API::
+
+    POST /v1/messages               streaming (SSE, chunked) and non-streaming
+    POST /v1/messages/count_tokens  {"input_tokens": N}
+    GET  /v1/models                 a page of ModelInfo (ids from the SDK's ModelParam)
+    GET  /v1/models/{id}
+
+Any non-empty ``x-api-key`` or ``Authorization: Bearer`` is accepted (401 without one).
+Test headers: ``x-claude-nb-transcript`` (which answer), ``x-claude-nb-fault`` (a fault
+spec for this request) and ``x-claude-nb-speed`` (this request's pace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from claude_nb.offline import messages
+from claude_nb.offline.faults import FaultSpec, parse_faults
+from claude_nb.offline.model_list import model_info, models_page
+from claude_nb.offline.tokens import estimate_input_tokens
+from claude_nb.offline.transport import Exchange
+from claude_nb.offline.validate import APIError, validate_count_tokens, validate_messages
+
+__all__ = ["FAULT_HEADER", "SPEED_HEADER", "APIHandler"]
+
+FAULT_HEADER = "x-claude-nb-fault"
+SPEED_HEADER = "x-claude-nb-speed"
+
+Route = Callable[[bytes], None]
+
+
+class APIHandler(Exchange):
+    """Routes each request to its endpoint (after the 404/405/401 checks the API makes)."""
+
+    def route(self, method: str, path: str, raw: bytes) -> None:
+        methods = self._methods(path)
+        if methods is None:
+            raise APIError(404, "not_found_error", "Not Found")
+        self.allowed = ", ".join(methods)
+        if method not in methods:
+            raise APIError(405, "invalid_request_error", "Method Not Allowed")
+        if not self._authorized():
+            raise APIError(401, "authentication_error", "invalid x-api-key")
+        methods[method](raw)
+
+    def _methods(self, path: str) -> dict[str, Route] | None:
+        parts = path.strip("/").split("/")
+        if path == "/v1/messages":
+            return {"POST": self._messages}
+        if path == "/v1/messages/count_tokens":
+            return {"POST": self._count_tokens}
+        if path == "/v1/models":
+            return {"GET": lambda _raw: self.send_json(200, models_page(self._query()))}
+        if len(parts) == 3 and parts[:2] == ["v1", "models"]:
+            model_id = unquote(parts[2])
+            return {"GET": lambda _raw: self.send_json(200, model_info(model_id))}
+        return None
+
+    def _authorized(self) -> bool:
+        if self.headers.get("x-api-key", "").strip():
+            return True
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and bool(token.strip())
+
+    def _query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.path).query)
+
+    # -- endpoints --------------------------------------------------------------------
+    def _count_tokens(self, raw: bytes) -> None:
+        body = self.json_body(raw)
+        validate_count_tokens(body)
+        self.send_json(200, {"input_tokens": estimate_input_tokens(body)})
+
+    def _messages(self, raw: bytes) -> None:
+        body, thread = messages.expand_thread(self.state, self.json_body(raw))
+        validate_messages(body)
+        self.speed_override = self._speed_header()
+        fault = self._take_fault()
+        prepared = messages.prepare(
+            self.state,
+            body,
+            fault=fault,
+            transcript_header=self.headers.get(messages.TRANSCRIPT_HEADER),
+            thread=thread,
+        )
+        self.rec.transcript = prepared.selection.transcript.name
+        self.rec.selection = prepared.selection.reason
+        self.rec.stream = bool(body.get("stream"))
+        if fault is not None and fault.status is not None:
+            self.send_api_error(
+                fault.status,
+                fault.resolved_error_type,
+                fault.resolved_message,
+                fault.retry_headers(),
+            )
+            return
+        emitted = prepared.events(self.state)
+        if self.rec.stream:
+            self.stream_events(emitted, fault)
+        else:
+            self.complete_events(list(emitted), fault)
+
+    def _speed_header(self) -> float | None:
+        """Per-request pace (``x-claude-nb-speed``), e.g. from ``%%claude --speed 0.1``."""
+        raw = self.headers.get(SPEED_HEADER)
+        if raw is None:
+            return None
+        try:
+            speed = float(raw)
+        except ValueError:
+            speed = -1.0
+        if not speed >= 0:
+            raise APIError(
+                400, "invalid_request_error", f"{SPEED_HEADER}: expected a number >= 0, got {raw!r}"
+            )
+        return speed
+
+    def _take_fault(self) -> FaultSpec | None:
+        header = self.headers.get(FAULT_HEADER)
+        spec = None
+        if header is not None:
+            try:
+                spec = parse_faults(header)
+            except ValueError as exc:
+                raise APIError(400, "invalid_request_error", f"{FAULT_HEADER}: {exc}") from None
+        return self.state.take_fault(self.rec, header=spec, header_sent=header is not None)

@@ -1,0 +1,95 @@
+"""The Messages endpoint without HTTP: from a request body to the events of its answer.
+
+The HTTP handler streams or folds these events; the batch processor folds them into a
+batch result. Both go through :func:`prepare` so a batch request is answered exactly like
+the same request sent to ``POST /v1/messages``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from claude_nb.offline.faults import FaultSpec
+from claude_nb.offline.format import TranscriptError, new_id
+from claude_nb.offline.replay import Emitted, StreamPlan, fold, replay
+from claude_nb.offline.selection import Selection, select_transcript
+from claude_nb.offline.state import BackendState
+from claude_nb.offline.tokens import estimate_input_tokens
+from claude_nb.offline.validate import APIError
+
+__all__ = ["TRANSCRIPT_HEADER", "Prepared", "expand_thread", "prepare"]
+
+TRANSCRIPT_HEADER = "x-claude-nb-transcript"
+
+
+@dataclass
+class Prepared:
+    """A validated request and the answer chosen for it (not sent yet)."""
+
+    body: Mapping[str, Any]
+    selection: Selection
+    plan: StreamPlan
+    thread: dict[str, Any] | None = None
+
+    def events(self, state: BackendState) -> Iterable[Emitted]:
+        """The answer's events; a ``thread`` request's history is saved first (the client
+        may continue as soon as it sees ``message_stop``)."""
+        emitted: Iterable[Emitted] = replay(self.selection.transcript, self.plan)
+        if self.thread is not None:
+            emitted = list(emitted)
+            if any(item.name == "message_stop" for item in emitted):
+                state.save_conversation(self.body, fold(emitted))
+        return emitted
+
+
+def thread_param(body: Any) -> dict[str, Any] | None:
+    """The beta ``thread`` field (server-held conversation state), validated."""
+    thread = body.get("thread") if isinstance(body, Mapping) else None
+    if thread is None:
+        return None
+    if not isinstance(thread, dict) or thread.get("type") not in ("create", "continue"):
+        raise APIError(
+            400,
+            "invalid_request_error",
+            "thread: Input tag found using 'type' does not match any of the expected tags: 'create', 'continue'",
+        )
+    if thread["type"] == "continue" and not isinstance(thread.get("previous_message_id"), str):
+        raise APIError(
+            400, "invalid_request_error", "thread.continue.previous_message_id: Field required"
+        )
+    return thread
+
+
+def expand_thread(state: BackendState, body: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The request with a ``thread: continue``'s history prepended, and its thread field."""
+    thread = thread_param(body)
+    if thread is not None and thread["type"] == "continue":
+        body = state.resume_conversation(body, thread["previous_message_id"])
+    return body, thread
+
+
+def prepare(
+    state: BackendState,
+    body: Mapping[str, Any],
+    *,
+    fault: FaultSpec | None = None,
+    transcript_header: str | None = None,
+    thread: dict[str, Any] | None = None,
+) -> Prepared:
+    """Choose the answer for a validated request body."""
+    try:
+        selection = select_transcript(body, header=transcript_header, default=state.transcript)
+    except TranscriptError as exc:
+        raise APIError(400, "invalid_request_error", f"{TRANSCRIPT_HEADER}: {exc}") from None
+    plan = StreamPlan(
+        model=str(body["model"]),
+        input_tokens=estimate_input_tokens(body),
+        max_tokens=int(body["max_tokens"]),
+        stop_sequences=tuple(body.get("stop_sequences") or ()),
+        message_id=new_id("msg_01"),
+        ttft=state.ttft,
+        tokens_per_second=state.tokens_per_second,
+    )
+    return Prepared(body, selection, plan, thread)
