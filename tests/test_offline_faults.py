@@ -196,7 +196,7 @@ def test_reassigning_faults_resets_times() -> None:
 
 def test_error_after_raises_api_status_error_and_keeps_partial() -> None:
     with (
-        offline.start(speed=0, faults="error_after=6") as srv,
+        offline.start(speed=0, faults="error_after=6", transcript="markdown") as srv,
         client_for(srv, max_retries=0) as client,
     ):
         with client.messages.stream(model=MODEL, max_tokens=2000, messages=HI) as stream:

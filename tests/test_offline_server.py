@@ -26,6 +26,7 @@ from claude_nb.offline.builder import TranscriptBuilder
 from claude_nb.offline.tokens import estimate_input_tokens
 
 HI = [{"role": "user", "content": "Hi there, please help me with my data."}]
+MARKDOWN = {"x-claude-nb-transcript": "markdown"}
 
 
 def fold(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -242,12 +243,15 @@ def final(client: anthropic.Anthropic, **kwargs: Any) -> anthropic.types.Message
 def test_client_tools_get_a_generated_tool_use_turn_then_a_followup(
     offline_client: anthropic.Anthropic,
 ) -> None:
-    message = final(offline_client, tools=[WEATHER, CLOCK])
+    asked = [
+        {"role": "user", "content": "What's the weather in Lyon, in fahrenheit, and the time?"}
+    ]
+    message = final(offline_client, tools=[WEATHER, CLOCK], messages=asked)
     assert message.stop_reason == "tool_use"
     assert [b.type for b in message.content] == ["text", "tool_use", "tool_use"]
     calls = message.content[1:]
     assert [(c.name, c.input) for c in calls] == [
-        ("get_weather", {"city": "Paris", "unit": "celsius", "days": 2}),
+        ("get_weather", {"city": "Lyon", "unit": "fahrenheit", "days": 2}),
         ("get_time", {}),
     ]
     assert all(re.fullmatch(r"toolu_01\w{22}", c.id) for c in calls)
@@ -265,7 +269,7 @@ def test_client_tools_get_a_generated_tool_use_turn_then_a_followup(
         },
     ]
     history = [
-        *HI,
+        *asked,
         {"role": "assistant", "content": [b.to_dict() for b in message.content]},
         {"role": "user", "content": results},
     ]
@@ -341,24 +345,43 @@ def test_unknown_thread_is_not_found(offline_client: anthropic.Anthropic) -> Non
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "expected"),
+    ("kwargs", "asked", "expected"),
     [
-        ({}, "markdown"),
-        ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search"),
+        ({}, "Any outliers in this column?", "markdown"),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+            "Mean or median here?",
+            "thinking",
+        ),
+        (
+            {"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+            "News?",
+            "web_search",
+        ),
     ],
 )
 def test_selection_by_request(
     kwargs: dict[str, Any],
+    asked: str,
     expected: str,
     offline_server: offline.OfflineServer,
     offline_client: anthropic.Anthropic,
 ) -> None:
-    message = final(offline_client, model=OTHER_MODEL, **kwargs)
+    messages = [{"role": "user", "content": asked}]
+    message = final(offline_client, model=OTHER_MODEL, messages=messages, **kwargs)
     assert offline_server.wait_idle(2)
     assert offline_server.requests[-1].transcript == expected
     assert message.model == OTHER_MODEL
-    assert_matches(message, fold(offline.load_transcript(expected).dicts()))
+    # the recorded answer, with one first line saying so and quoting the question
+    recorded = fold(offline.load_transcript(expected).dicts())
+    first_text = next(b for b in recorded["content"] if b["type"] == "text")
+    note = f"> Offline answer, recorded for questions about **{offline.load_transcript(expected).meta['topic']}** · you asked: “{asked}”\n\n"
+    first_text["text"] = note + first_text["text"]
+    recorded["output_tokens"] = message.usage.output_tokens
+    assert_matches(message, recorded)
+    assert message.usage.output_tokens == -(
+        -(offline.load_transcript(expected).content_chars() + len(note)) // 4
+    )
 
 
 def test_input_tokens_grow_with_the_prompt(offline_client: anthropic.Anthropic) -> None:
@@ -380,7 +403,7 @@ def test_input_tokens_grow_with_the_prompt(offline_client: anthropic.Anthropic) 
 
 
 def test_max_tokens_cuts_the_answer(offline_client: anthropic.Anthropic) -> None:
-    message = final(offline_client, max_tokens=30)
+    message = final(offline_client, max_tokens=30, extra_headers=MARKDOWN)
     assert message.stop_reason == "max_tokens"
     assert message.usage.output_tokens == 30
     full = offline.load_transcript("markdown").text()
@@ -388,7 +411,7 @@ def test_max_tokens_cuts_the_answer(offline_client: anthropic.Anthropic) -> None
 
 
 def test_stop_sequences_cut_before_the_match(offline_client: anthropic.Anthropic) -> None:
-    message = final(offline_client, stop_sequences=["## 2."])
+    message = final(offline_client, stop_sequences=["## 2."], extra_headers=MARKDOWN)
     text = message.content[0].text
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "## 2.")
     assert "## 2." not in text and text.endswith("\n\n")
@@ -504,7 +527,7 @@ def test_request_log_never_contains_the_key(
     ):
         client.messages.create(model=MODEL, max_tokens=2000, messages=HI)
         offline_server.wait_idle(2)
-    assert "POST /v1/messages 200 complete transcript=markdown" in caplog.text
+    assert "POST /v1/messages 200 complete transcript=generated:generic" in caplog.text
     assert "sk-ant-secret-123" not in caplog.text
     assert "sk-ant-secret-123" not in repr(offline_server.requests)
 
@@ -653,7 +676,8 @@ def test_concurrent_streams_all_complete_and_stop_cleans_up() -> None:
     for t in threads:
         t.join(30)
     assert not errors
-    assert results == [offline.load_transcript("markdown").text()] * 8
+    assert len(results) == 8 and len(set(results)) == 1, "same request, same answer"
+    assert results[0].startswith("> Offline answer: no recorded answer matches this question")
     assert srv.wait_idle(5)
     assert [r.outcome for r in srv.requests] == ["complete"] * 8
     port = srv.port

@@ -1,129 +1,181 @@
-"""Answers the offline backend writes for a request instead of replaying a recording."""
+"""Answers the offline backend writes for one request, tied visibly to its question.
+
+* A recorded answer chosen by topic gets a first line saying so and quoting the question
+  (:func:`noted`), so a reader never mistakes it for an answer to *their* question.
+* A question no recording covers gets :func:`generic_answer`: it says so and quotes it.
+* Tool calls take their inputs from the question (:mod:`claude_nb.offline.schema_values`);
+  the turn after the tool results quotes them (:func:`followup_transcript`).
+* A structured-output request gets JSON that fits its schema (:func:`json_answer`).
+
+Everything here is deterministic: the chunking and ids come from a seed derived from the
+question, so the same request always streams the same answer.
+"""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from claude_nb.offline.builder import TranscriptBuilder
-from claude_nb.offline.format import Transcript
-from claude_nb.offline.prompt import blocks
+from claude_nb.offline.format import Transcript, make_event
+from claude_nb.offline.prompt import blocks, quote
+from claude_nb.offline.schema_values import Question, fill_object
+from claude_nb.offline.tokens import estimate_output_tokens
 
-__all__ = ["example_object", "example_value", "followup_transcript", "tool_use_transcript"]
+__all__ = [
+    "followup_transcript",
+    "generic_answer",
+    "json_answer",
+    "noted",
+    "seed_for",
+    "text_only",
+    "tool_use_transcript",
+    "with_thinking",
+]
 
-
-_WORDS = {
-    "city": "Paris",
-    "location": "Paris, France",
-    "country": "France",
-    "query": "latest results",
-    "q": "latest results",
-    "search": "latest results",
-    "name": "Ada",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "username": "ada",
-    "email": "ada@example.com",
-    "url": "https://example.com",
-    "uri": "https://example.com",
-    "date": "2025-01-15",
-    "time": "12:00",
-    "timezone": "Europe/Paris",
-    "tz": "Europe/Paris",
-    "unit": "celsius",
-    "units": "metric",
-    "language": "python",
-    "lang": "en",
-    "code": "print('hello')",
-    "expression": "2 + 2",
-    "path": "data.csv",
-    "file": "data.csv",
-    "filename": "data.csv",
-    "text": "hello world",
-    "message": "hello",
-    "topic": "statistics",
-    "symbol": "AAPL",
-    "ticker": "AAPL",
-    "currency": "EUR",
-    "id": "abc123",
-    "column": "price",
-    "table": "sales",
-    "sql": "SELECT 1",
-}
-_FORMATS = {
-    "date": "2025-01-15",
-    "date-time": "2025-01-15T12:00:00Z",
-    "email": "ada@example.com",
-    "uri": "https://example.com",
-    "uuid": "123e4567-e89b-12d3-a456-426614174000",
-}
+OFFLINE_ONLINE_HINT = "For a real answer, set `ANTHROPIC_API_KEY` and run `%claude online`."
 
 
-def example_value(schema: Any, prop: str = "value") -> Any:
-    """A plausible value for a JSON schema (see rule 5 of :func:`describe_selection`)."""
-    if not isinstance(schema, Mapping):
-        return _WORDS.get(prop.lower(), prop)
-    for key in ("default", "const"):
-        if key in schema:
-            return schema[key]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if schema.get("examples"):
-        return schema["examples"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = [
-            o for o in schema.get(key) or [] if isinstance(o, Mapping) and o.get("type") != "null"
-        ]
-        if options:
-            return example_value(options[0], prop)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
-    if kind == "string" or (kind is None and "properties" not in schema):
-        return _FORMATS.get(str(schema.get("format")), _WORDS.get(prop.lower(), prop))
-    if kind in ("integer", "number"):
-        value: float = 3 if kind == "integer" else 2.5
-        if isinstance(schema.get("minimum"), (int, float)):
-            value = max(value, schema["minimum"])
-        if isinstance(schema.get("maximum"), (int, float)):
-            value = min(value, schema["maximum"])
-        return int(value) if kind == "integer" else value
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    if kind == "array":
-        count = int(schema.get("minItems") or 0)
-        return [example_value(schema.get("items"), prop) for _ in range(count)]
-    return example_object(schema)
+def seed_for(*parts: str) -> int:
+    """A stable seed (same on every run, unlike ``hash``) for a request's answer."""
+    return zlib.crc32("\n".join(parts).encode())
 
 
-def example_object(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Required properties plus those with a default, each with :func:`example_value`."""
-    props = schema.get("properties") or {}
-    required = set(schema.get("required") or [])
-    return {
-        name: example_value(sub, name)
-        for name, sub in props.items()
-        if name in required or (isinstance(sub, Mapping) and "default" in sub)
-    }
+def _asked(question: str) -> str:
+    return f"you asked: “{quote(question)}”" if question else "your message had no text"
+
+
+def recorded_note(topic: str, question: str) -> str:
+    """The first line of a recorded answer served for a question it was not written for."""
+    return f"> Offline answer, recorded for questions about **{topic}** · {_asked(question)}\n\n"
+
+
+def noted(transcript: Transcript, note: str) -> Transcript:
+    """``transcript`` with ``note`` streamed first in its first text block (one more
+    ``text_delta``, output tokens updated); every other event keeps its wire bytes."""
+    events, frames = list(transcript.events), list(transcript.frames())
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if e.event == "content_block_start" and e.data["content_block"].get("type") == "text"
+    ]
+    if not starts:
+        return transcript
+    at = starts[0] + 1
+    if at < len(events) and events[at].event == "ping":
+        at += 1
+    index = events[starts[0]].data["index"]
+    delta = make_event(
+        {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "text_delta", "text": note},
+        }
+    )
+    events.insert(at, delta)
+    frames.insert(at, delta.frame())
+    chars = transcript.content_chars() + len(note)
+    for i, event in enumerate(events):
+        if event.event == "message_delta" and "output_tokens" in (event.data.get("usage") or {}):
+            data = json.loads(event.raw)
+            data["usage"]["output_tokens"] = estimate_output_tokens(chars)
+            events[i] = make_event(data, t=event.t)
+            frames[i] = events[i].frame()
+    return Transcript(
+        name=transcript.name,
+        events=events,
+        description=transcript.description,
+        followup=transcript.followup,
+        source=transcript.source,
+        meta=transcript.meta,
+        _frames=frames,
+        _content_chars=chars,
+    )
+
+
+def _builder(model: str, question: str, salt: str) -> TranscriptBuilder:
+    return TranscriptBuilder(model=model, seed=seed_for(salt, question))
+
+
+def _thinking_text(question: str, plan: str) -> str:
+    return f"The question is “{quote(question, 160)}”. {plan}"
+
+
+def text_only(transcript: Transcript, note: str, model: str, question: str) -> Transcript:
+    """A recorded answer's text without its thinking (thinking was not asked for)."""
+    builder = _builder(model, question, transcript.name)
+    builder.text(note + transcript.text())
+    builder.stop("end_turn")
+    return builder.build(transcript.name, transcript.description)
+
+
+def with_thinking(transcript: Transcript, note: str, model: str, question: str) -> Transcript:
+    """A recorded text answer after a short generated thinking block (thinking was asked for)."""
+    builder = _builder(model, question, transcript.name)
+    topic = transcript.meta.get("topic", transcript.name)
+    builder.thinking(_thinking_text(question, f"I have a recorded answer about {topic}."))
+    builder.text(note + transcript.text())
+    builder.stop("end_turn")
+    return builder.build(transcript.name, transcript.description)
+
+
+def generic_answer(question: str, topics: Sequence[str], model: str, thinking: bool) -> Transcript:
+    """The honest answer to a question no recording covers: say so, quote the question."""
+    listed = ", ".join(topics)
+    text = (
+        f"> Offline answer: no recorded answer matches this question · {_asked(question)}\n\n"
+        "claude_nb's offline backend answers from a few recorded examples"
+        f"{f' ({listed})' if listed else ''}, chosen by the words of the question. "
+        + OFFLINE_ONLINE_HINT
+    )
+    builder = _builder(model, question, "generic")
+    if thinking:
+        builder.thinking(_thinking_text(question, "No recorded answer covers it; say so."))
+    builder.text(text)
+    builder.stop("end_turn")
+    return builder.build("generated:generic", "no recorded answer matches: says so, quotes it")
+
+
+def json_answer(
+    schema: Mapping[str, Any],
+    question: str,
+    model: str,
+    thinking: bool,
+    spoil: Callable[[dict[str, Any], Mapping[str, Any]], str] | None = None,
+) -> Transcript:
+    """Structured output: one text block of JSON that fits ``schema``, values from the
+    question (``spoil`` makes it not fit, for testing what a client does then)."""
+    value = fill_object(schema, Question(question), complete=True)
+    text = spoil(value, schema) if spoil else json.dumps(value, ensure_ascii=False)
+    builder = _builder(model, question, "json")
+    if thinking:
+        builder.thinking(_thinking_text(question, "Answer with JSON that fits the schema."))
+    builder.text(text)
+    builder.stop("end_turn")
+    return builder.build("generated:json", "structured output: JSON that fits the schema")
 
 
 def tool_use_transcript(
-    tools: Sequence[Mapping[str, Any]], model: str, seed: int | None
+    tools: Sequence[Mapping[str, Any]], question: str, model: str
 ) -> Transcript:
-    builder = TranscriptBuilder(model=model, seed=seed)
+    """A tool_use turn: a sentence, then one call per tool, inputs from the question."""
+    builder = _builder(model, question, "tool_use")
     names = [str(t.get("name", "tool")) for t in tools]
     if len(names) == 1:
         intro = f"I'll use the `{names[0]}` tool to look that up."
     else:
         intro = f"I'll call `{names[0]}` and `{names[1]}` in parallel."
     builder.text(intro)
+    q = Question(question)
     for tool in tools:
         schema = tool.get("input_schema")
-        schema = schema if isinstance(schema, Mapping) else {}
-        builder.tool_use(str(tool.get("name", "tool")), example_object(schema))
+        builder.tool_use(
+            str(tool.get("name", "tool")),
+            fill_object(schema if isinstance(schema, Mapping) else {}, q),
+        )
     builder.stop("tool_use")
     return builder.build("generated:tool_use", "tool_use turn generated from the offered tools")
 
@@ -142,14 +194,13 @@ def _result_text(block: Mapping[str, Any]) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def followup_transcript(
-    messages: Sequence[Any], results: Sequence[Mapping[str, Any]], model: str, seed: int | None
-) -> Transcript:
+def tool_results_text(messages: Sequence[Any], results: Sequence[Mapping[str, Any]]) -> str:
+    """What the tools returned, one line each, naming the tools that failed."""
     names: dict[str, str] = {}
     if len(messages) >= 2 and isinstance(messages[-2], Mapping):
         for block in blocks(messages[-2], "tool_use"):
             names[str(block.get("id"))] = str(block.get("name", "tool"))
-    lines = ["Here is what I found:", ""]
+    lines = []
     for block in results:
         name = names.get(str(block.get("tool_use_id")), "tool")
         text = _result_text(block)
@@ -157,8 +208,24 @@ def followup_transcript(
             lines.append(f"- The `{name}` tool failed: “{text or 'no details'}”")
         else:
             lines.append(f"- **{name}** returned: “{text or '(empty result)'}”")
-    lines += ["", "Let me know if you would like me to dig deeper into any of these."]
-    builder = TranscriptBuilder(model=model, seed=seed)
-    builder.text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def followup_transcript(
+    messages: Sequence[Any], results: Sequence[Mapping[str, Any]], model: str
+) -> Transcript:
+    """The turn after tool results: quotes each result and says which tools failed."""
+    found = tool_results_text(messages, results)
+    text = "\n".join(
+        [
+            "Here is what I found:",
+            "",
+            found,
+            "",
+            "Let me know if you would like me to dig deeper into any of these.",
+        ]
+    )
+    builder = _builder(model, found, "followup")
+    builder.text(text)
     builder.stop("end_turn")
     return builder.build("generated:tool_followup", "follow-up turn quoting the tool results")

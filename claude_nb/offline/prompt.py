@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["blocks", "is_continuation", "last"]
+__all__ = ["blocks", "is_continuation", "last", "question", "quote"]
 
 
 def last(messages: Sequence[Any], role: str | None = None) -> Mapping[str, Any] | None:
@@ -35,3 +35,34 @@ def is_continuation(messages: Sequence[Any]) -> str | None:
     if blocks(last(messages, "assistant"), "server_tool_use"):
         return "pause_turn"
     return None
+
+
+def question(body: Mapping[str, Any]) -> str:
+    """The text of the last user message (its text blocks; tool results left out), with
+    runs of whitespace collapsed: what an offline answer is tied to."""
+    messages = body.get("messages") or []
+    content: Any = None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            content = message.get("content")
+            break
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        text = " ".join(
+            str(b.get("text", ""))
+            for b in content
+            if isinstance(b, Mapping) and b.get("type") == "text"
+        )
+    else:
+        text = ""
+    return " ".join(text.split())
+
+
+def quote(text: str, limit: int = 240) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its start and its end (the part
+    that tells one DataFrame row's prompt from the next is often at the end)."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return text[: limit - tail - 1].rstrip() + " … " + text[-tail:].lstrip()

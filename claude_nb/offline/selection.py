@@ -1,20 +1,31 @@
 """Which answer a ``POST /v1/messages`` request gets from the offline backend.
 
-The rules are in :func:`describe_selection` (also printed by ``claude-nb transcripts``).
+The rules are in :func:`describe_selection` (also printed by ``claude-nb transcripts
+--rules``). A transcript chosen explicitly (header or server default) is served as it
+is; everything else is tied to the question (:mod:`claude_nb.offline.answers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claude_nb.offline.answers import followup_transcript, tool_use_transcript
+from claude_nb.offline import answers
 from claude_nb.offline.builder import DEFAULT_MODEL
-from claude_nb.offline.format import Transcript, load_transcript
-from claude_nb.offline.prompt import blocks, is_continuation, last
+from claude_nb.offline.format import Transcript, load_transcript, transcript_names
+from claude_nb.offline.prompt import blocks, is_continuation, last, question
 
-__all__ = ["Selection", "describe_selection", "select_transcript"]
+__all__ = [
+    "Selection",
+    "describe_selection",
+    "match_topic",
+    "output_schema",
+    "recorded_topics",
+    "select_transcript",
+]
 
 _SELECTION_TEXT = """\
 How the offline backend chooses the answer for POST /v1/messages (first rule that applies):
@@ -23,25 +34,37 @@ How the offline backend chooses the answer for POST /v1/messages (first rule tha
      for 1 and 2, a continuation request (the last user message carries tool_result blocks,
      or the last message is an assistant turn with server tool blocks, i.e. after pause_turn)
      gets the transcript's `followup` instead when it declares one
-     (tool_use -> tool_followup, pause_turn -> pause_turn_continue);
+     (tool_use -> tool_followup, pause_turn -> pause_turn_continue); both are served as recorded;
   3. else if the last message is an assistant turn containing server_tool_use blocks (a
      pause_turn being resumed) -> `pause_turn_continue`;
   4. else if the last user message contains tool_result blocks -> a GENERATED follow-up
-     (end_turn) that quotes each tool result's text (truncated) and says which tools failed;
+     (end_turn) that quotes each tool result's text (truncated) and says which tools failed
+     (JSON fitting the schema instead when output_config.format asks for it);
   5. else if client tools are offered (no `type`, or `type: "custom"`) and tool_choice is not
      `none` -> a GENERATED tool_use turn: a short sentence, then one tool_use per offered tool
      (at most 2, i.e. parallel calls; only the named one for tool_choice `tool`) whose input
-     is built from its input_schema (required properties and ones with a default: default,
-     enum[0], examples[0], const, else string -> a plausible word for the property name,
-     integer -> 3, number -> 2.5, boolean -> true, array -> [], object -> {} / its required
-     properties), stop_reason tool_use;
+     is filled from the question where the input_schema allows: an enum value the question
+     names, a quoted string, the word next to the property's name ("the west region"), a
+     capitalised name after "in"/"from" for places and people, the question itself for
+     query/text properties, a number next to the property's name or within its bounds;
+     else the default, a stable pick among enum values, or a plausible word/number;
   6. else if a server tool whose type starts with `web_search_` is offered -> `web_search`;
-  7. else if `thinking.type` is `enabled` or `adaptive` -> `thinking`;
-  8. else -> `markdown`.
-Rules 3-8 look at the full history: a `thread: continue` request is first expanded with
-the history the server holds for it. Every answer's message_start carries the request's
-model, a fresh id and an estimated usage.input_tokens; max_tokens and stop_sequences cut
-the answer like the API does."""
+  7. else if output_config.format is {"type": "json_schema", "schema": ...} (structured
+     outputs, `messages.parse`) -> GENERATED JSON that fits the schema, values from the
+     question as in rule 5 (every property, arrays with at least one item);
+  8. else if the question's words match a recorded answer's keywords (`: keywords=` in its
+     .sse file; most matches wins) -> that recorded answer;
+  9. else -> a GENERATED answer that says no recording covers the question.
+Answers from rules 6, 8 and 9 start with one line saying they are offline answers and
+quoting the question, so each request's answer shows what was asked. When thinking is
+enabled (`enabled` or `adaptive`) rules 7-9 start with a thinking block (the recorded
+`thinking` answer for its own topic); a recorded thinking answer served without thinking
+keeps only its text. Rules 3-9 look at the full history: a `thread: continue` request is
+first expanded with the history the server holds for it. Every answer's message_start
+carries the request's model, a fresh id and the request's input usage; max_tokens and
+stop_sequences cut the answer like the API does. Same request, same answer."""
+
+Spoiler = Callable[[dict[str, Any], Mapping[str, Any]], str]
 
 
 def describe_selection() -> str:
@@ -55,16 +78,60 @@ class Selection:
     reason: str
 
 
+@functools.lru_cache(maxsize=1)
+def recorded_topics() -> tuple[Transcript, ...]:
+    """The shipped recordings a plain question can get (those with ``keywords``)."""
+    return tuple(t for t in (load_transcript(n) for n in transcript_names()) if t.keywords)
+
+
+def match_topic(text: str) -> Transcript | None:
+    """The recorded answer whose keywords the question uses most (ties: by name).
+
+    A keyword matches a word of the question that equals it, is it plus ``s``, or (for
+    keywords of 5+ letters) starts with it: ``outlier`` matches "outliers", ``aggregat``
+    matches "aggregate".
+    """
+    words = set(re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower()))
+    best: tuple[int, str] | None = None
+    chosen = None
+    for transcript in recorded_topics():
+        hits = sum(
+            1
+            for kw in transcript.keywords
+            if any(w == kw or w == kw + "s" or (len(kw) >= 5 and w.startswith(kw)) for w in words)
+        )
+        if hits and (best is None or (-hits, transcript.name) < best):
+            best, chosen = (-hits, transcript.name), transcript
+    return chosen
+
+
+def output_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema of a structured-output request (``output_config.format``)."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        schema = fmt.get("schema")
+        return schema if isinstance(schema, Mapping) else None
+    return None
+
+
+def _thinking(body: Mapping[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
+
+
 def select_transcript(
     body: Mapping[str, Any],
     *,
     header: str | None = None,
     default: Transcript | str | None = None,
-    seed: int | None = None,
+    spoil: Spoiler | None = None,
 ) -> Selection:
-    """Choose the transcript for a request (rules in :func:`describe_selection`).
+    """Choose the answer for a request (rules in :func:`describe_selection`).
 
-    Raises :class:`TranscriptError` for an unknown header/default transcript.
+    ``spoil`` turns a structured-output answer into one that does not fit its schema
+    (the ``off_schema`` fault). Raises :class:`TranscriptError` for an unknown
+    header/default transcript.
     """
     messages = body.get("messages") or []
     model = str(body.get("model") or DEFAULT_MODEL)
@@ -81,10 +148,19 @@ def select_transcript(
         return Selection(chosen, reason)
     if blocks(last(messages, "assistant"), "server_tool_use"):
         return Selection(load_transcript("pause_turn_continue"), "pause_turn continuation")
+    asked = question(body)
+    schema = output_schema(body)
+    thinking = _thinking(body)
     results = blocks(last(messages, "user"), "tool_result")
     if results:
+        if schema is not None:
+            found = answers.tool_results_text(messages, results)
+            return Selection(
+                answers.json_answer(schema, found, model, thinking, spoil),
+                "structured output after tool results",
+            )
         return Selection(
-            followup_transcript(messages, results, model, seed), "tool_result follow-up"
+            answers.followup_transcript(messages, results, model), "tool_result follow-up"
         )
     tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
     client_tools = [t for t in tools if t.get("type") in (None, "custom")]
@@ -95,10 +171,26 @@ def select_transcript(
             client_tools = [
                 t for t in client_tools if t.get("name") == choice.get("name")
             ] or client_tools
-        return Selection(tool_use_transcript(client_tools[:2], model, seed), "client tools offered")
+        return Selection(
+            answers.tool_use_transcript(client_tools[:2], asked, model), "client tools offered"
+        )
     if any(str(t.get("type", "")).startswith("web_search_") for t in tools):
-        return Selection(load_transcript("web_search"), "web_search tool offered")
-    thinking = body.get("thinking")
-    if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
-        return Selection(load_transcript("thinking"), "thinking enabled")
-    return Selection(load_transcript("markdown"), "default")
+        recorded = load_transcript("web_search")
+        note = answers.recorded_note(recorded.meta.get("topic", "web search"), asked)
+        return Selection(answers.noted(recorded, note), "web_search tool offered")
+    if schema is not None:
+        return Selection(
+            answers.json_answer(schema, asked, model, thinking, spoil), "structured output"
+        )
+    topic = match_topic(asked)
+    if topic is None:
+        topics = [t.meta.get("topic", t.name) for t in recorded_topics()]
+        return Selection(answers.generic_answer(asked, topics, model, thinking), "no topic")
+    note = answers.recorded_note(topic.meta.get("topic", topic.name), asked)
+    has_thinking = "thinking" in topic.block_types()
+    reason = f"topic {topic.name}"
+    if thinking and not has_thinking:
+        return Selection(answers.with_thinking(topic, note, model, asked), reason)
+    if has_thinking and not thinking:
+        return Selection(answers.text_only(topic, note, model, asked), reason)
+    return Selection(answers.noted(topic, note), reason)
