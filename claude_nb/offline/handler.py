@@ -12,12 +12,15 @@ spec for this request) and ``x-claude-nb-speed`` (this request's pace).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from claude_nb.offline import messages
 from claude_nb.offline.faults import FaultSpec, parse_faults
 from claude_nb.offline.model_list import model_info, models_page
+from claude_nb.offline.prompt import question
+from claude_nb.offline.selection import output_schema
 from claude_nb.offline.tokens import estimate_input_tokens
 from claude_nb.offline.transport import Exchange
 from claude_nb.offline.validate import APIError, validate_count_tokens, validate_messages
@@ -76,7 +79,7 @@ class APIHandler(Exchange):
         body, thread = messages.expand_thread(self.state, self.json_body(raw))
         validate_messages(body)
         self.speed_override = self._speed_header()
-        fault = self._take_fault()
+        fault = self._take_fault(body)
         prepared = messages.prepare(
             self.state,
             body,
@@ -116,7 +119,7 @@ class APIHandler(Exchange):
             )
         return speed
 
-    def _take_fault(self) -> FaultSpec | None:
+    def _take_fault(self, body: Mapping[str, Any]) -> FaultSpec | None:
         header = self.headers.get(FAULT_HEADER)
         spec = None
         if header is not None:
@@ -124,4 +127,11 @@ class APIHandler(Exchange):
                 spec = parse_faults(header)
             except ValueError as exc:
                 raise APIError(400, "invalid_request_error", f"{FAULT_HEADER}: {exc}") from None
-        return self.state.take_fault(self.rec, header=spec, header_sent=header is not None)
+        fault = self.state.take_fault(
+            question=question(body),
+            structured=output_schema(body) is not None,
+            header=spec,
+            header_sent=header is not None,
+        )
+        self.rec.fault = None if fault is None else str(fault)
+        return fault

@@ -7,6 +7,7 @@ the same request sent to ``POST /v1/messages``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import TranscriptError, new_id
 from claude_nb.offline.replay import Emitted, StreamPlan, fold, replay
+from claude_nb.offline.schema_values import off_schema_text
 from claude_nb.offline.selection import Selection, select_transcript
 from claude_nb.offline.state import BackendState
 from claude_nb.offline.tokens import estimate_input_tokens
@@ -79,8 +81,13 @@ def prepare(
     thread: dict[str, Any] | None = None,
 ) -> Prepared:
     """Choose the answer for a validated request body."""
+    spoil = None
+    if fault is not None and fault.off_schema is not None:
+        spoil = functools.partial(off_schema_text, how=fault.off_schema)
     try:
-        selection = select_transcript(body, header=transcript_header, default=state.transcript)
+        selection = select_transcript(
+            body, header=transcript_header, default=state.transcript, spoil=spoil
+        )
     except TranscriptError as exc:
         raise APIError(400, "invalid_request_error", f"{TRANSCRIPT_HEADER}: {exc}") from None
     plan = StreamPlan(

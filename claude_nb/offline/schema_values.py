@@ -23,13 +23,14 @@ maximum: 5}``) are honoured too, like the real model is asked to.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Question", "fill_object", "fill_value"]
+__all__ = ["Question", "fill_object", "fill_value", "off_schema_text"]
 
 _FORMATS = {
     "date": "2025-01-15",
@@ -206,7 +207,11 @@ def _after_preposition(text: str) -> list[str]:
 def _content_words(text: str) -> list[str]:
     """The question's longer words, longest first (its first word, often a verb, last)."""
     words = _WORD.findall(text)
-    rest = [w for w in dict.fromkeys(words[1:]) if len(w) >= 4 and w.lower() not in _STOPWORDS]
+    rest = [
+        w
+        for w in dict.fromkeys(words[1:])
+        if len(w) >= 4 and w.isalpha() and w.lower() not in _STOPWORDS
+    ]
     return sorted(rest, key=len, reverse=True) + words[:1]
 
 
@@ -270,7 +275,8 @@ def _string(schema: Mapping[str, Any], name: str, q: Question) -> str:
     fmt = str(schema.get("format") or "")
     value: str | None = None
     if fmt in _FORMAT_PATTERNS:
-        value = q.pick(re.findall(_FORMAT_PATTERNS[fmt], q.text)) or _FORMATS[fmt]
+        found = re.findall(_FORMAT_PATTERNS[fmt], q.text)
+        value = q.pick(found) or (found[0] if found else _FORMATS[fmt])
     elif fmt in _FORMATS:
         value = _FORMATS[fmt]
     if value is None:
@@ -417,3 +423,19 @@ def fill_object(
         for name, sub in props.items()
         if complete or name in required or (isinstance(sub, Mapping) and "default" in sub)
     }
+
+
+def off_schema_text(value: dict[str, Any], schema: Mapping[str, Any], how: str) -> str:
+    """JSON text that does NOT fit ``schema`` (the ``off_schema`` fault): ``missing``
+    leaves out a required property, ``type`` gives one the wrong type, ``json`` cuts the
+    text off mid-way."""
+    broken = dict(value)
+    required = [k for k in schema.get("required") or [] if k in broken] or list(broken)
+    if how == "missing" and required:
+        del broken[required[0]]
+    elif how == "type" and broken:
+        key = required[0] if required else next(iter(broken))
+        old = broken[key]
+        broken[key] = "not a number" if isinstance(old, (int, float)) else 12345
+    text = json.dumps(broken, ensure_ascii=False)
+    return text[: max(1, len(text) // 2)] if how == "json" else text

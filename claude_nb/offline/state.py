@@ -211,22 +211,26 @@ class BackendState:
 
     # -- faults -----------------------------------------------------------------------
     def take_fault(
-        self, record: RequestRecord, *, header: FaultSpec | None, header_sent: bool
+        self,
+        *,
+        question: str = "",
+        structured: bool = False,
+        header: FaultSpec | None = None,
+        header_sent: bool = False,
     ) -> FaultSpec | None:
-        """The fault for this request, counted against its ``times=``: the header's spec
-        when the header was sent (``none`` disables the server's; counted by its text),
-        else the server's."""
+        """The fault for a request, counted against its ``times=``: the header's spec when
+        the header was sent (``none`` disables the server's; counted by its text), else the
+        server's. A fault that does not apply (``match=``, ``off_schema``) is not counted."""
         with self.lock:
             if header_sent:
                 spec, key = header, "header:" + str(header)
             else:
                 spec, key = self._faults, f"server:{self._fault_generation}"
-            if spec is None:
+            if spec is None or not spec.applies(question, structured):
                 return None
             if spec.times is not None:
                 used = self._fault_counts.get(key, 0)
                 if used >= spec.times:
                     return None
                 self._fault_counts[key] = used + 1
-        record.fault = str(spec)
         return spec

@@ -209,6 +209,29 @@ def _check_tools(tools: Any) -> None:
             raise _bad(f"tools.{i}.name: Field required")
 
 
+def _check_output_config(config: Any) -> None:
+    """``output_config``: structured outputs' ``format`` must be a JSON schema."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise _bad(
+            "output_config: Input should be a valid dictionary or object to extract fields from"
+        )
+    fmt = config.get("format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, Mapping):
+        raise _bad(
+            "output_config.format: Input should be a valid dictionary or object to extract fields from"
+        )
+    if fmt.get("type") != "json_schema":
+        raise _bad("output_config.format.type: Input should be 'json_schema'")
+    if "schema" not in fmt:
+        raise _bad("output_config.format.schema: Field required")
+    if not isinstance(fmt["schema"], Mapping):
+        raise _bad("output_config.format.schema: Input should be a valid dictionary")
+
+
 def _check_common(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise _bad("Input should be a valid dictionary or object to extract fields from")
@@ -234,6 +257,7 @@ def validate_messages(body: Any) -> None:
     _check_types(body)
     _check_tools(body.get("tools"))
     _check_thinking(body.get("thinking"), max_tokens)
+    _check_output_config(body.get("output_config"))
 
 
 def validate_count_tokens(body: Any) -> None:
@@ -243,3 +267,4 @@ def validate_count_tokens(body: Any) -> None:
     _check_types(body)
     _check_tools(body.get("tools"))
     _check_thinking(body.get("thinking"), None)
+    _check_output_config(body.get("output_config"))
