@@ -80,15 +80,6 @@ class APIHandler(Exchange):
         validate_messages(body)
         self.speed_override = self._speed_header()
         fault = self._take_fault(body)
-        prepared = messages.prepare(
-            self.state,
-            body,
-            fault=fault,
-            transcript_header=self.headers.get(messages.TRANSCRIPT_HEADER),
-            thread=thread,
-        )
-        self.rec.transcript = prepared.selection.transcript.name
-        self.rec.selection = prepared.selection.reason
         self.rec.stream = bool(body.get("stream"))
         if fault is not None and fault.status is not None:
             self.send_api_error(
@@ -98,6 +89,15 @@ class APIHandler(Exchange):
                 fault.retry_headers(),
             )
             return
+        prepared = messages.prepare(
+            self.state,
+            body,
+            fault=fault,
+            transcript_header=self.headers.get(messages.TRANSCRIPT_HEADER),
+            thread=thread,
+        )
+        self.rec.transcript = prepared.selection.transcript.name
+        self.rec.selection = prepared.selection.reason
         emitted = prepared.events(self.state)
         if self.rec.stream:
             self.stream_events(emitted, fault)

@@ -18,7 +18,6 @@ from claude_nb.offline.replay import Emitted, StreamPlan, fold, replay
 from claude_nb.offline.schema_values import off_schema_text
 from claude_nb.offline.selection import Selection, select_transcript
 from claude_nb.offline.state import BackendState
-from claude_nb.offline.tokens import estimate_input_tokens
 from claude_nb.offline.validate import APIError
 
 __all__ = ["TRANSCRIPT_HEADER", "Prepared", "expand_thread", "prepare"]
@@ -90,9 +89,11 @@ def prepare(
         )
     except TranscriptError as exc:
         raise APIError(400, "invalid_request_error", f"{TRANSCRIPT_HEADER}: {exc}") from None
+    usage = state.prompt_cache.account(body)
     plan = StreamPlan(
         model=str(body["model"]),
-        input_tokens=estimate_input_tokens(body),
+        input_tokens=usage.input_tokens,
+        usage=usage.message_start(),
         max_tokens=int(body["max_tokens"]),
         stop_sequences=tuple(body.get("stop_sequences") or ()),
         message_id=new_id("msg_01"),

@@ -19,7 +19,7 @@ out together with the previous one). The server divides every wait by ``speed``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,9 @@ SERVER_TOOL_LATENCY = 0.6
 """Seconds (before ``speed``) a server tool result block waits, like a real search."""
 
 
+_DELTA_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 @dataclass(frozen=True)
 class StreamPlan:
     """Per-request adaptations applied while rendering a transcript."""
@@ -44,6 +47,17 @@ class StreamPlan:
     message_id: str | None = None
     ttft: float = 0.4
     tokens_per_second: float = 80.0
+    usage: Mapping[str, Any] | None = None
+    """More ``message_start`` usage fields (prompt cache reads and writes, service tier);
+    those ``message_delta`` also carries are set there too."""
+
+    def start_usage(self) -> dict[str, Any]:
+        usage = {} if self.input_tokens is None else {"input_tokens": self.input_tokens}
+        usage.update(self.usage or {})
+        return usage
+
+    def delta_usage(self) -> dict[str, Any]:
+        return {k: v for k, v in self.start_usage().items() if k in _DELTA_USAGE}
 
 
 @dataclass(slots=True)
@@ -64,7 +78,8 @@ class Emitted:
 
 
 def _patched_start(event: SSEEvent, plan: StreamPlan) -> SSEEvent:
-    if plan.model is None and plan.input_tokens is None and plan.message_id is None:
+    patch = plan.start_usage()
+    if plan.model is None and not patch and plan.message_id is None:
         return event
     data = json.loads(event.raw)
     message = data.get("message") or {}
@@ -73,17 +88,18 @@ def _patched_start(event: SSEEvent, plan: StreamPlan) -> SSEEvent:
     if plan.message_id is not None:
         message["id"] = plan.message_id
     usage = message.get("usage")
-    if plan.input_tokens is not None and isinstance(usage, dict):
-        usage["input_tokens"] = plan.input_tokens
+    if isinstance(usage, dict):
+        usage.update(patch)
     return make_event(data)
 
 
 def _patched_delta(event: SSEEvent, plan: StreamPlan) -> SSEEvent:
     usage = event.data.get("usage") or {}
-    if plan.input_tokens is None or usage.get("input_tokens") in (None, plan.input_tokens):
+    patch = {k: v for k, v in plan.delta_usage().items() if usage.get(k, 0) != v}
+    if not patch:
         return event
     data = json.loads(event.raw)
-    data["usage"]["input_tokens"] = plan.input_tokens
+    data["usage"].update(patch)
     return make_event(data)
 
 
@@ -221,8 +237,7 @@ def replay(transcript: Transcript, plan: StreamPlan) -> Iterator[Emitted]:
     if last_delta is None:
         last_delta = next((e for e in events if e.event == "message_delta"), None)
     usage: dict[str, Any] = dict(last_delta.data.get("usage") or {}) if last_delta else {}
-    if plan.input_tokens is not None:
-        usage["input_tokens"] = plan.input_tokens
+    usage.update(plan.delta_usage())
     reason, sequence = cut
     usage["output_tokens"] = (
         plan.max_tokens if reason == "max_tokens" else estimate_output_tokens(chars)

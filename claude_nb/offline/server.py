@@ -23,6 +23,7 @@ from types import TracebackType
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import Transcript
 from claude_nb.offline.handler import APIHandler
+from claude_nb.offline.prompt_cache import PromptCache
 from claude_nb.offline.state import OUTCOMES, BackendState, RequestRecord
 from claude_nb.offline.transport import BackendHTTPServer
 
@@ -106,6 +107,11 @@ class OfflineServer:
     @faults.setter
     def faults(self, value: FaultSpec | str | None) -> None:
         self._state.faults = value
+
+    @property
+    def prompt_cache(self) -> PromptCache:
+        """The prompt cache every request reads and writes (``clear()`` empties it)."""
+        return self._state.prompt_cache
 
     # -- lifecycle ------------------------------------------------------------------
     @property

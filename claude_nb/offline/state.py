@@ -19,6 +19,7 @@ from typing import Any
 
 from claude_nb.offline.faults import FaultSpec, parse_faults
 from claude_nb.offline.format import Transcript, load_transcript
+from claude_nb.offline.prompt_cache import PromptCache
 from claude_nb.offline.validate import APIError
 
 __all__ = ["OUTCOMES", "BackendState", "RequestRecord"]
@@ -91,6 +92,7 @@ class BackendState:
         self._fault_counts: dict[str, int] = {}
         self._fault_generation = 0
         self._conversations: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.prompt_cache = PromptCache()
         self.speed = speed
         self.ttft = ttft
         self.tokens_per_second = tokens_per_second
