@@ -23,6 +23,7 @@ from __future__ import annotations
 from claude_nb.offline.builder import TranscriptBuilder, text_transcript
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import Transcript, TranscriptError, load_transcript, transcript_names
+from claude_nb.offline.rate_limits import RateLimits
 from claude_nb.offline.selection import describe_selection
 from claude_nb.offline.server import OfflineServer, RequestRecord
 
@@ -46,6 +47,7 @@ def start(
     tokens_per_second: float = 80.0,
     transcript: Transcript | str | None = None,
     faults: FaultSpec | str | None = None,
+    rate_limits: RateLimits | str | None = None,
     port: int = 0,
     host: str = "127.0.0.1",
 ) -> OfflineServer:
@@ -54,7 +56,8 @@ def start(
     ``speed`` multiplies the pace (0 = no delays); ``ttft`` is the wait before the first
     token and ``tokens_per_second`` the streaming rate at speed 1. ``transcript`` forces
     one answer (a name, a path to a ``.sse`` file or a :class:`Transcript`); ``faults``
-    is a fault spec such as ``"status=429;retry_after=1;times=2"``. ``port=0`` picks a
+    is a fault spec such as ``"status=429;retry_after=1;times=2"``; ``rate_limits`` a limit
+    spec such as ``"rpm=50;itpm=30000;otpm=8000"`` (429s past it). ``port=0`` picks a
     free port: read ``srv.url``. Stop with ``srv.stop()`` or use it as a context manager.
     """
     return OfflineServer(
@@ -65,4 +68,5 @@ def start(
         tokens_per_second=tokens_per_second,
         transcript=transcript,
         faults=faults,
+        rate_limits=rate_limits,
     ).start()

@@ -7,7 +7,8 @@
 
 Any non-empty ``x-api-key`` or ``Authorization: Bearer`` is accepted (401 without one).
 Test headers: ``x-claude-nb-transcript`` (which answer), ``x-claude-nb-fault`` (a fault
-spec for this request) and ``x-claude-nb-speed`` (this request's pace).
+spec for this request), ``x-claude-nb-speed`` (this request's pace) and
+``x-claude-nb-rate-limit`` (rate limits shared by the requests sending the same spec).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from claude_nb.offline import messages
 from claude_nb.offline.faults import FaultSpec, parse_faults
 from claude_nb.offline.model_list import model_info, models_page
 from claude_nb.offline.prompt import question
+from claude_nb.offline.rate_limits import RateLimiter, parse_rate_limits
 from claude_nb.offline.selection import output_schema
 from claude_nb.offline.tokens import estimate_input_tokens
 from claude_nb.offline.transport import Exchange
 from claude_nb.offline.validate import APIError, validate_count_tokens, validate_messages
 
-__all__ = ["FAULT_HEADER", "SPEED_HEADER", "APIHandler"]
+__all__ = ["FAULT_HEADER", "RATE_LIMIT_HEADER", "SPEED_HEADER", "APIHandler"]
 
 FAULT_HEADER = "x-claude-nb-fault"
 SPEED_HEADER = "x-claude-nb-speed"
+RATE_LIMIT_HEADER = "x-claude-nb-rate-limit"
 
 Route = Callable[[bytes], None]
 
@@ -95,14 +98,19 @@ class APIHandler(Exchange):
             fault=fault,
             transcript_header=self.headers.get(messages.TRANSCRIPT_HEADER),
             thread=thread,
+            limiter=self._limiter(),
         )
         self.rec.transcript = prepared.selection.transcript.name
         self.rec.selection = prepared.selection.reason
-        emitted = prepared.events(self.state)
-        if self.rec.stream:
-            self.stream_events(emitted, fault)
-        else:
-            self.complete_events(list(emitted), fault)
+        self.response_headers.update(prepared.headers)
+        try:
+            emitted = prepared.events(self.state)
+            if self.rec.stream:
+                self.stream_events(emitted, fault)
+            else:
+                self.complete_events(list(emitted), fault)
+        finally:
+            prepared.settle()
 
     def _speed_header(self) -> float | None:
         """Per-request pace (``x-claude-nb-speed``), e.g. from ``%%claude --speed 0.1``."""
@@ -118,6 +126,18 @@ class APIHandler(Exchange):
                 400, "invalid_request_error", f"{SPEED_HEADER}: expected a number >= 0, got {raw!r}"
             )
         return speed
+
+    def _limiter(self) -> RateLimiter | None:
+        header = self.headers.get(RATE_LIMIT_HEADER)
+        spec = None
+        if header is not None:
+            try:
+                spec = parse_rate_limits(header)
+            except ValueError as exc:
+                raise APIError(
+                    400, "invalid_request_error", f"{RATE_LIMIT_HEADER}: {exc}"
+                ) from None
+        return self.state.limiter(spec, header_sent=header is not None)
 
     def _take_fault(self, body: Mapping[str, Any]) -> FaultSpec | None:
         header = self.headers.get(FAULT_HEADER)

@@ -8,12 +8,13 @@ the same request sent to ``POST /v1/messages``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import TranscriptError, new_id
+from claude_nb.offline.rate_limits import Admission, RateLimiter
 from claude_nb.offline.replay import Emitted, StreamPlan, fold, replay
 from claude_nb.offline.schema_values import off_schema_text
 from claude_nb.offline.selection import Selection, select_transcript
@@ -33,16 +34,35 @@ class Prepared:
     selection: Selection
     plan: StreamPlan
     thread: dict[str, Any] | None = None
+    limiter: RateLimiter | None = None
+    admission: Admission | None = None
+    output_tokens: int = 0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers this answer carries (the rate limit state)."""
+        return {} if self.admission is None else self.admission.headers
 
     def events(self, state: BackendState) -> Iterable[Emitted]:
         """The answer's events; a ``thread`` request's history is saved first (the client
         may continue as soon as it sees ``message_stop``)."""
-        emitted: Iterable[Emitted] = replay(self.selection.transcript, self.plan)
+        emitted: Iterable[Emitted] = self._counted(replay(self.selection.transcript, self.plan))
         if self.thread is not None:
             emitted = list(emitted)
             if any(item.name == "message_stop" for item in emitted):
                 state.save_conversation(self.body, fold(emitted))
         return emitted
+
+    def _counted(self, emitted: Iterable[Emitted]) -> Iterator[Emitted]:
+        for item in emitted:
+            if item.name == "message_delta":
+                self.output_tokens = int((item.data.get("usage") or {}).get("output_tokens") or 0)
+            yield item
+
+    def settle(self) -> None:
+        """Settle the output tokens reserved for rate limits to those sent."""
+        if self.limiter is not None and self.admission is not None:
+            self.limiter.settle(self.admission.reserved_output, self.output_tokens)
 
 
 def thread_param(body: Any) -> dict[str, Any] | None:
@@ -78,8 +98,10 @@ def prepare(
     fault: FaultSpec | None = None,
     transcript_header: str | None = None,
     thread: dict[str, Any] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Prepared:
-    """Choose the answer for a validated request body."""
+    """Choose the answer for a validated request body, within ``limiter``'s limits (a 429
+    :class:`APIError` when over them)."""
     spoil = None
     if fault is not None and fault.off_schema is not None:
         spoil = functools.partial(off_schema_text, how=fault.off_schema)
@@ -89,6 +111,12 @@ def prepare(
         )
     except TranscriptError as exc:
         raise APIError(400, "invalid_request_error", f"{TRANSCRIPT_HEADER}: {exc}") from None
+    admission = None
+    if limiter is not None:
+        would = state.prompt_cache.account(body, commit=False)
+        admission = limiter.admit(
+            would.input_tokens + would.cache_creation_input_tokens, int(body["max_tokens"])
+        )
     usage = state.prompt_cache.account(body)
     plan = StreamPlan(
         model=str(body["model"]),
@@ -100,4 +128,4 @@ def prepare(
         ttft=state.ttft,
         tokens_per_second=state.tokens_per_second,
     )
-    return Prepared(body, selection, plan, thread)
+    return Prepared(body, selection, plan, thread, limiter, admission)

@@ -173,8 +173,9 @@ class PromptCache:
         with self._lock:
             return sum(1 for expires, _ in self._entries.values() if expires > now)
 
-    def account(self, body: Mapping[str, Any]) -> CacheUsage:
-        """Read and write the cache for a validated request; its input usage."""
+    def account(self, body: Mapping[str, Any], *, commit: bool = True) -> CacheUsage:
+        """Read and write the cache for a validated request; its input usage. With
+        ``commit=False`` nothing is written or refreshed (what a request *would* cost)."""
         parts = list(prompt_parts(body))
         total = sum(tokens for _, _, tokens in parts)
         whole = max(1, math.ceil(total))
@@ -196,7 +197,7 @@ class PromptCache:
         with self._lock:
             if len(self._entries) > _PURGE_AT:
                 self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            hit = self._longest_hit(hashes, is_block, breakpoints, now)
+            hit = self._longest_hit(hashes, is_block, breakpoints, now, commit)
             read = math.ceil(prefix_tokens[hit]) if hit is not None else 0
             writes = {"5m": 0, "1h": 0}
             done = read
@@ -204,14 +205,15 @@ class PromptCache:
                 size = math.ceil(prefix_tokens[bp.position])
                 key = hashes[bp.position]
                 if hit is not None and bp.position <= hit:
-                    if key in self._entries:
+                    if commit and key in self._entries:
                         self._entries[key] = (now + TTL_SECONDS[bp.ttl], bp.ttl)
                     continue
                 if size < minimum:
                     continue
                 writes[bp.ttl] += size - done
                 done = size
-                self._entries[key] = (now + TTL_SECONDS[bp.ttl], bp.ttl)
+                if commit:
+                    self._entries[key] = (now + TTL_SECONDS[bp.ttl], bp.ttl)
         return CacheUsage(
             input_tokens=whole - read - writes["5m"] - writes["1h"],
             cache_read_input_tokens=read,
@@ -220,7 +222,12 @@ class PromptCache:
         )
 
     def _longest_hit(
-        self, hashes: list[str], is_block: list[bool], breakpoints: list[_Breakpoint], now: float
+        self,
+        hashes: list[str],
+        is_block: list[bool],
+        breakpoints: list[_Breakpoint],
+        now: float,
+        refresh: bool,
     ) -> int | None:
         """The furthest prefix position with a live entry, looking back from each breakpoint
         over at most ``LOOKBACK_BLOCKS`` blocks; refreshes the entry it finds."""
@@ -239,7 +246,7 @@ class PromptCache:
                 seen += 1
                 if seen >= LOOKBACK_BLOCKS:
                     break
-        if best is not None:
+        if best is not None and refresh:
             _, ttl = self._entries[hashes[best]]
             self._entries[hashes[best]] = (now + TTL_SECONDS[ttl], ttl)
         return best

@@ -24,6 +24,7 @@ from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import Transcript
 from claude_nb.offline.handler import APIHandler
 from claude_nb.offline.prompt_cache import PromptCache
+from claude_nb.offline.rate_limits import RateLimits
 from claude_nb.offline.state import OUTCOMES, BackendState, RequestRecord
 from claude_nb.offline.transport import BackendHTTPServer
 
@@ -50,6 +51,7 @@ class OfflineServer:
         tokens_per_second: float = 80.0,
         transcript: Transcript | str | None = None,
         faults: FaultSpec | str | None = None,
+        rate_limits: RateLimits | str | None = None,
     ) -> None:
         self._state = BackendState(
             speed=speed,
@@ -57,6 +59,7 @@ class OfflineServer:
             tokens_per_second=tokens_per_second,
             transcript=transcript,
             faults=faults,
+            rate_limits=rate_limits,
         )
         self._serve_thread: threading.Thread | None = None
         self._stopped = False
@@ -107,6 +110,16 @@ class OfflineServer:
     @faults.setter
     def faults(self, value: FaultSpec | str | None) -> None:
         self._state.faults = value
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """Requests/tokens per minute enforced with 429s (a spec such as ``"rpm=50;otpm=8000"``
+        or :class:`RateLimits`; None: unlimited). Setting it starts with full buckets."""
+        return self._state.rate_limits
+
+    @rate_limits.setter
+    def rate_limits(self, value: RateLimits | str | None) -> None:
+        self._state.rate_limits = value
 
     @property
     def prompt_cache(self) -> PromptCache:

@@ -20,6 +20,7 @@ from typing import Any
 from claude_nb.offline.faults import FaultSpec, parse_faults
 from claude_nb.offline.format import Transcript, load_transcript
 from claude_nb.offline.prompt_cache import PromptCache
+from claude_nb.offline.rate_limits import RateLimiter, RateLimits, parse_rate_limits
 from claude_nb.offline.validate import APIError
 
 __all__ = ["OUTCOMES", "BackendState", "RequestRecord"]
@@ -82,6 +83,7 @@ class BackendState:
         tokens_per_second: float = 80.0,
         transcript: Transcript | str | None = None,
         faults: FaultSpec | str | None = None,
+        rate_limits: RateLimits | str | None = None,
     ) -> None:
         self.lock = threading.Lock()
         self._idle = threading.Condition(self.lock)
@@ -93,11 +95,14 @@ class BackendState:
         self._fault_generation = 0
         self._conversations: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.prompt_cache = PromptCache()
+        self._limiter: RateLimiter | None = None
+        self._header_limiters: OrderedDict[str, RateLimiter] = OrderedDict()
         self.speed = speed
         self.ttft = ttft
         self.tokens_per_second = tokens_per_second
         self.transcript = transcript
         self.faults = faults
+        self.rate_limits = rate_limits
 
     # -- settings -------------------------------------------------------------------
     @property
@@ -128,6 +133,32 @@ class BackendState:
         with self.lock:
             self._faults = spec
             self._fault_generation += 1
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        return None if self._limiter is None else self._limiter.limits
+
+    @rate_limits.setter
+    def rate_limits(self, value: RateLimits | str | None) -> None:
+        limits = parse_rate_limits(value)
+        with self.lock:
+            self._limiter = None if limits is None else RateLimiter(limits)
+
+    def limiter(self, header: RateLimits | None, header_sent: bool) -> RateLimiter | None:
+        """The buckets a request draws from: the header's (shared by every request sending
+        the same spec) when the header was sent, else the server's."""
+        if not header_sent:
+            return self._limiter
+        if header is None:
+            return None
+        key = str(header)
+        with self.lock:
+            limiter = self._header_limiters.get(key)
+            if limiter is None:
+                limiter = self._header_limiters[key] = RateLimiter(header)
+                while len(self._header_limiters) > _MAX_CONVERSATIONS:
+                    self._header_limiters.popitem(last=False)
+            return limiter
 
     # -- request log ----------------------------------------------------------------
     def records(self) -> list[RequestRecord]:
