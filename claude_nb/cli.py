@@ -31,6 +31,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             transcript=args.transcript,
             faults=args.fault,
             rate_limits=args.rate_limit,
+            batch_seconds=args.batch_seconds,
+            batch_dir=args.batch_dir,
             port=args.port,
             host=args.host,
         )
@@ -96,6 +98,17 @@ def _add_serve(subparsers: Any) -> None:
     p.add_argument(
         "--rate-limit",
         help='limits per minute, answered with 429 + retry-after past them, e.g. "rpm=50;itpm=30000;otpm=8000"',
+    )
+    p.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=10.0,
+        help="how long a message batch takes to process at speed 1 (default 10)",
+    )
+    p.add_argument(
+        "--batch-dir",
+        help="keep message batches in this folder, so a restarted server finds them "
+        "(default: $CLAUDE_NB_OFFLINE_BATCHES, else a temporary folder)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_serve)

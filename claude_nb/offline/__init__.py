@@ -13,12 +13,17 @@ Start it and point the real SDK at it::
             print(stream.get_final_message().content[0].text)
 
 Or from a shell: ``claude-nb serve`` then ``export ANTHROPIC_BASE_URL=...``.
-Which answer a request gets: :func:`describe_selection`. Failures on demand:
-:mod:`claude_nb.offline.faults`. The ``.sse`` format: :mod:`claude_nb.offline.format`;
+Which answer a request gets: :func:`describe_selection` (tied to the question: recorded
+answers by topic, tool inputs and structured outputs filled from it). Failures on demand:
+:mod:`claude_nb.offline.faults`; rate limits: :mod:`claude_nb.offline.rate_limits`;
+prompt caching: :mod:`claude_nb.offline.prompt_cache`; the Message Batches API:
+:mod:`claude_nb.offline.batches`. The ``.sse`` format: :mod:`claude_nb.offline.format`;
 pacing and cuts: :mod:`claude_nb.offline.replay`.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from claude_nb.offline.builder import TranscriptBuilder, text_transcript
 from claude_nb.offline.faults import FaultSpec
@@ -48,6 +53,8 @@ def start(
     transcript: Transcript | str | None = None,
     faults: FaultSpec | str | None = None,
     rate_limits: RateLimits | str | None = None,
+    batch_seconds: float = 10.0,
+    batch_dir: str | Path | None = None,
     port: int = 0,
     host: str = "127.0.0.1",
 ) -> OfflineServer:
@@ -57,7 +64,9 @@ def start(
     token and ``tokens_per_second`` the streaming rate at speed 1. ``transcript`` forces
     one answer (a name, a path to a ``.sse`` file or a :class:`Transcript`); ``faults``
     is a fault spec such as ``"status=429;retry_after=1;times=2"``; ``rate_limits`` a limit
-    spec such as ``"rpm=50;itpm=30000;otpm=8000"`` (429s past it). ``port=0`` picks a
+    spec such as ``"rpm=50;itpm=30000;otpm=8000"`` (429s past it). A message batch takes
+    ``batch_seconds`` (divided by ``speed``) and is kept in ``batch_dir`` (default
+    ``$CLAUDE_NB_OFFLINE_BATCHES``, else a temporary folder). ``port=0`` picks a
     free port: read ``srv.url``. Stop with ``srv.stop()`` or use it as a context manager.
     """
     return OfflineServer(
@@ -69,4 +78,6 @@ def start(
         transcript=transcript,
         faults=faults,
         rate_limits=rate_limits,
+        batch_seconds=batch_seconds,
+        batch_dir=batch_dir,
     ).start()

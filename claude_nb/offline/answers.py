@@ -17,6 +17,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from claude_nb.offline.builder import TranscriptBuilder
@@ -26,6 +27,7 @@ from claude_nb.offline.schema_values import Question, fill_object
 from claude_nb.offline.tokens import estimate_output_tokens
 
 __all__ = [
+    "Writer",
     "followup_transcript",
     "generic_answer",
     "json_answer",
@@ -96,44 +98,54 @@ def noted(transcript: Transcript, note: str) -> Transcript:
     )
 
 
-def _builder(model: str, question: str, salt: str) -> TranscriptBuilder:
-    return TranscriptBuilder(model=model, seed=seed_for(salt, question))
+@dataclass(frozen=True)
+class Writer:
+    """Who answers what: the request's model and question, and how finely to cut deltas
+    (``chunk``: a delta size or a (min, max) range; a batch result needs no fine cuts)."""
+
+    model: str
+    question: str
+    chunk: int | tuple[int, int] = (1, 12)
+
+    def builder(self, salt: str, seed_text: str | None = None) -> TranscriptBuilder:
+        seed = seed_for(salt, self.question if seed_text is None else seed_text)
+        return TranscriptBuilder(model=self.model, seed=seed, chunk=self.chunk)
 
 
 def _thinking_text(question: str, plan: str) -> str:
     return f"The question is “{quote(question, 160)}”. {plan}"
 
 
-def text_only(transcript: Transcript, note: str, model: str, question: str) -> Transcript:
-    """A recorded answer's text without its thinking (thinking was not asked for)."""
-    builder = _builder(model, question, transcript.name)
+def text_only(transcript: Transcript, note: str, w: Writer) -> Transcript:
+    """A recorded answer's text, rebuilt (without its thinking when it had some)."""
+    builder = w.builder(transcript.name)
     builder.text(note + transcript.text())
     builder.stop("end_turn")
     return builder.build(transcript.name, transcript.description)
 
 
-def with_thinking(transcript: Transcript, note: str, model: str, question: str) -> Transcript:
+def with_thinking(transcript: Transcript, note: str, w: Writer) -> Transcript:
     """A recorded text answer after a short generated thinking block (thinking was asked for)."""
-    builder = _builder(model, question, transcript.name)
+    builder = w.builder(transcript.name)
     topic = transcript.meta.get("topic", transcript.name)
-    builder.thinking(_thinking_text(question, f"I have a recorded answer about {topic}."))
+    builder.thinking(_thinking_text(w.question, f"I have a recorded answer about {topic}."))
     builder.text(note + transcript.text())
     builder.stop("end_turn")
     return builder.build(transcript.name, transcript.description)
 
 
-def generic_answer(question: str, topics: Sequence[str], model: str, thinking: bool) -> Transcript:
+def generic_answer(topics: Sequence[str], w: Writer, thinking: bool) -> Transcript:
     """The honest answer to a question no recording covers: say so, quote the question."""
     listed = ", ".join(topics)
     text = (
-        f"> Offline answer: no recorded answer matches this question · {_asked(question)}\n\n"
+        f"> Offline answer: no recorded answer matches this question · {_asked(w.question)}\n\n"
         "claude_nb's offline backend answers from a few recorded examples"
         f"{f' ({listed})' if listed else ''}, chosen by the words of the question. "
         + OFFLINE_ONLINE_HINT
     )
-    builder = _builder(model, question, "generic")
+    builder = w.builder("generic")
     if thinking:
-        builder.thinking(_thinking_text(question, "No recorded answer covers it; say so."))
+        builder.thinking(_thinking_text(w.question, "No recorded answer covers it; say so."))
     builder.text(text)
     builder.stop("end_turn")
     return builder.build("generated:generic", "no recorded answer matches: says so, quotes it")
@@ -141,35 +153,34 @@ def generic_answer(question: str, topics: Sequence[str], model: str, thinking: b
 
 def json_answer(
     schema: Mapping[str, Any],
-    question: str,
-    model: str,
+    w: Writer,
     thinking: bool,
     spoil: Callable[[dict[str, Any], Mapping[str, Any]], str] | None = None,
+    source: str | None = None,
 ) -> Transcript:
-    """Structured output: one text block of JSON that fits ``schema``, values from the
-    question (``spoil`` makes it not fit, for testing what a client does then)."""
-    value = fill_object(schema, Question(question), complete=True)
+    """Structured output: one text block of JSON that fits ``schema``, values taken from
+    ``source`` (the question by default; ``spoil`` makes it not fit, for testing)."""
+    source = w.question if source is None else source
+    value = fill_object(schema, Question(source), complete=True)
     text = spoil(value, schema) if spoil else json.dumps(value, ensure_ascii=False)
-    builder = _builder(model, question, "json")
+    builder = w.builder("json", source)
     if thinking:
-        builder.thinking(_thinking_text(question, "Answer with JSON that fits the schema."))
+        builder.thinking(_thinking_text(w.question, "Answer with JSON that fits the schema."))
     builder.text(text)
     builder.stop("end_turn")
     return builder.build("generated:json", "structured output: JSON that fits the schema")
 
 
-def tool_use_transcript(
-    tools: Sequence[Mapping[str, Any]], question: str, model: str
-) -> Transcript:
+def tool_use_transcript(tools: Sequence[Mapping[str, Any]], w: Writer) -> Transcript:
     """A tool_use turn: a sentence, then one call per tool, inputs from the question."""
-    builder = _builder(model, question, "tool_use")
+    builder = w.builder("tool_use")
     names = [str(t.get("name", "tool")) for t in tools]
     if len(names) == 1:
         intro = f"I'll use the `{names[0]}` tool to look that up."
     else:
         intro = f"I'll call `{names[0]}` and `{names[1]}` in parallel."
     builder.text(intro)
-    q = Question(question)
+    q = Question(w.question)
     for tool in tools:
         schema = tool.get("input_schema")
         builder.tool_use(
@@ -212,7 +223,7 @@ def tool_results_text(messages: Sequence[Any], results: Sequence[Mapping[str, An
 
 
 def followup_transcript(
-    messages: Sequence[Any], results: Sequence[Mapping[str, Any]], model: str
+    messages: Sequence[Any], results: Sequence[Mapping[str, Any]], w: Writer
 ) -> Transcript:
     """The turn after tool results: quotes each result and says which tools failed."""
     found = tool_results_text(messages, results)
@@ -225,7 +236,7 @@ def followup_transcript(
             "Let me know if you would like me to dig deeper into any of these.",
         ]
     )
-    builder = _builder(model, found, "followup")
+    builder = w.builder("followup", found)
     builder.text(text)
     builder.stop("end_turn")
     return builder.build("generated:tool_followup", "follow-up turn quoting the tool results")

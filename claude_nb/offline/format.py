@@ -67,8 +67,10 @@ class TranscriptError(ValueError):
 
 def new_id(prefix: str, rng: random.Random | None = None, length: int = 22) -> str:
     """An id shaped like the API's (``msg_01…``, ``toolu_01…``, ``msgbatch_01…``)."""
-    choice = rng.choice if rng is not None else secrets.choice
-    return prefix + "".join(choice(_ID_ALPHABET) for _ in range(length))
+    if rng is None:
+        raw = secrets.token_bytes(length)
+        return prefix + "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in raw)
+    return prefix + "".join(rng.choice(_ID_ALPHABET) for _ in range(length))
 
 
 @dataclass(slots=True)

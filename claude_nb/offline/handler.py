@@ -4,6 +4,11 @@
     POST /v1/messages/count_tokens  {"input_tokens": N}
     GET  /v1/models                 a page of ModelInfo (ids from the SDK's ModelParam)
     GET  /v1/models/{id}
+    POST /v1/messages/batches              create (up to 100,000 requests)
+    GET  /v1/messages/batches              list, newest first
+    GET  /v1/messages/batches/{id}         retrieve;  DELETE: delete an ended batch
+    POST /v1/messages/batches/{id}/cancel
+    GET  /v1/messages/batches/{id}/results JSONL, one MessageBatchIndividualResponse a line
 
 Any non-empty ``x-api-key`` or ``Authorization: Bearer`` is accepted (401 without one).
 Test headers: ``x-claude-nb-transcript`` (which answer), ``x-claude-nb-fault`` (a fault
@@ -13,6 +18,8 @@ spec for this request), ``x-claude-nb-speed`` (this request's pace) and
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -52,6 +59,8 @@ class APIHandler(Exchange):
 
     def _methods(self, path: str) -> dict[str, Route] | None:
         parts = path.strip("/").split("/")
+        if parts[:3] == ["v1", "messages", "batches"]:
+            return self._batch_methods([unquote(p) for p in parts[3:]])
         if path == "/v1/messages":
             return {"POST": self._messages}
         if path == "/v1/messages/count_tokens":
@@ -62,6 +71,53 @@ class APIHandler(Exchange):
             model_id = unquote(parts[2])
             return {"GET": lambda _raw: self.send_json(200, model_info(model_id))}
         return None
+
+    def _batch_methods(self, rest: list[str]) -> dict[str, Route] | None:
+        store = self.state.batches
+        assert store is not None
+        if not rest:
+            return {
+                "POST": self._create_batch,
+                "GET": lambda _raw: self.send_json(200, store.list(self._query(), self._base())),
+            }
+        batch_id = rest[0]
+        if len(rest) == 1:
+            return {
+                "GET": lambda _raw: self.send_json(
+                    200, store.describe(store.get(batch_id), self._base())
+                ),
+                "DELETE": lambda _raw: self.send_json(200, store.delete(batch_id)),
+            }
+        if rest[1:] == ["cancel"]:
+            return {"POST": lambda _raw: self.send_json(200, store.cancel(batch_id, self._base()))}
+        if rest[1:] == ["results"]:
+            return {"GET": lambda _raw: self._send_results(batch_id)}
+        return None
+
+    def _base(self) -> str:
+        """This server's URL as the client reached it (for ``results_url``)."""
+        host = self.headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}"
+
+    def _create_batch(self, raw: bytes) -> None:
+        store = self.state.batches
+        assert store is not None
+        self.rec.body = {"requests": "(spooled to the batch folder)"}
+        speed = self._speed_header()
+        speed = self.state.speed if speed is None else speed
+        seconds = self.state.batch_seconds / speed if speed > 0 else 0.0
+        self.send_json(200, store.create(raw, seconds, self._base()))
+
+    def _send_results(self, batch_id: str) -> None:
+        store = self.state.batches
+        assert store is not None
+        path = store.results_file(batch_id)
+        with path.open("rb") as results:
+            size = os.fstat(results.fileno()).st_size
+            self.rec.outcome = "complete"
+            self.start_response(200, "application/binary", content_length=str(size))
+            if self.command != "HEAD":
+                shutil.copyfileobj(results, self.wfile, 64 * 1024)
 
     def _authorized(self) -> bool:
         if self.headers.get("x-api-key", "").strip():

@@ -14,14 +14,15 @@ from typing import Any
 
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import TranscriptError, new_id
+from claude_nb.offline.prompt import question
 from claude_nb.offline.rate_limits import Admission, RateLimiter
 from claude_nb.offline.replay import Emitted, StreamPlan, fold, replay
 from claude_nb.offline.schema_values import off_schema_text
-from claude_nb.offline.selection import Selection, select_transcript
+from claude_nb.offline.selection import Selection, output_schema, select_transcript
 from claude_nb.offline.state import BackendState
-from claude_nb.offline.validate import APIError
+from claude_nb.offline.validate import APIError, error_body, new_request_id, validate_messages
 
-__all__ = ["TRANSCRIPT_HEADER", "Prepared", "expand_thread", "prepare"]
+__all__ = ["TRANSCRIPT_HEADER", "Prepared", "batch_result", "expand_thread", "prepare"]
 
 TRANSCRIPT_HEADER = "x-claude-nb-transcript"
 
@@ -99,6 +100,8 @@ def prepare(
     transcript_header: str | None = None,
     thread: dict[str, Any] | None = None,
     limiter: RateLimiter | None = None,
+    chunk: int | None = None,
+    usage: Mapping[str, Any] | None = None,
 ) -> Prepared:
     """Choose the answer for a validated request body, within ``limiter``'s limits (a 429
     :class:`APIError` when over them)."""
@@ -107,7 +110,7 @@ def prepare(
         spoil = functools.partial(off_schema_text, how=fault.off_schema)
     try:
         selection = select_transcript(
-            body, header=transcript_header, default=state.transcript, spoil=spoil
+            body, header=transcript_header, default=state.transcript, spoil=spoil, chunk=chunk
         )
     except TranscriptError as exc:
         raise APIError(400, "invalid_request_error", f"{TRANSCRIPT_HEADER}: {exc}") from None
@@ -117,11 +120,11 @@ def prepare(
         admission = limiter.admit(
             would.input_tokens + would.cache_creation_input_tokens, int(body["max_tokens"])
         )
-    usage = state.prompt_cache.account(body)
+    cache = state.prompt_cache.account(body)
     plan = StreamPlan(
         model=str(body["model"]),
-        input_tokens=usage.input_tokens,
-        usage=usage.message_start(),
+        input_tokens=cache.input_tokens,
+        usage={**cache.message_start(), **(usage or {})},
         max_tokens=int(body["max_tokens"]),
         stop_sequences=tuple(body.get("stop_sequences") or ()),
         message_id=new_id("msg_01"),
@@ -129,3 +132,40 @@ def prepare(
         tokens_per_second=state.tokens_per_second,
     )
     return Prepared(body, selection, plan, thread, limiter, admission)
+
+
+BATCH_CHUNK = 1 << 20
+"""Delta size for batch answers: never streamed, so one delta per block."""
+
+
+def batch_result(state: BackendState, params: Any) -> dict[str, Any]:
+    """One batch request answered exactly as ``POST /v1/messages`` would answer it, as a
+    ``MessageBatchResult``: ``succeeded`` with the message (``service_tier: batch``), or
+    ``errored`` with the API error (invalid params, a server fault, an error event)."""
+    request_id = new_request_id()
+    try:
+        if isinstance(params, Mapping) and params.get("stream"):
+            raise APIError(
+                400,
+                "invalid_request_error",
+                "stream: streaming is not supported in the Message Batches API",
+            )
+        validate_messages(params)
+        fault = state.take_fault(
+            question=question(params), structured=output_schema(params) is not None
+        )
+        if fault is not None and fault.status is not None:
+            raise APIError(fault.status, fault.resolved_error_type, fault.resolved_message)
+        prepared = prepare(
+            state, params, fault=fault, chunk=BATCH_CHUNK, usage={"service_tier": "batch"}
+        )
+        emitted = list(prepared.events(state))
+    except APIError as err:
+        return {"type": "errored", "error": error_body(err.error_type, err.message, request_id)}
+    error = next((item.data["error"] for item in emitted if item.name == "error"), None)
+    if fault is not None and fault.error_after is not None:
+        error = {"type": fault.resolved_error_type, "message": fault.resolved_message}
+    if error is not None:
+        body = error_body(str(error.get("type")), str(error.get("message")), request_id)
+        return {"type": "errored", "error": body}
+    return {"type": "succeeded", "message": fold(emitted)}

@@ -91,18 +91,32 @@ def match_topic(text: str) -> Transcript | None:
     keywords of 5+ letters) starts with it: ``outlier`` matches "outliers", ``aggregat``
     matches "aggregate".
     """
-    words = set(re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower()))
+    lowered = text.lower()
+    words = set(re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", lowered))
     best: tuple[int, str] | None = None
     chosen = None
-    for transcript in recorded_topics():
-        hits = sum(
-            1
-            for kw in transcript.keywords
-            if any(w == kw or w == kw + "s" or (len(kw) >= 5 and w.startswith(kw)) for w in words)
-        )
+    for transcript, exact, prefixes in _keyword_matchers():
+        hits = sum(1 for kw in exact if kw in words or kw + "s" in words)
+        if prefixes is not None:
+            hits += len(set(prefixes.findall(lowered)))
         if hits and (best is None or (-hits, transcript.name) < best):
             best, chosen = (-hits, transcript.name), transcript
     return chosen
+
+
+@functools.lru_cache(maxsize=1)
+def _keyword_matchers() -> tuple[tuple[Transcript, tuple[str, ...], re.Pattern[str] | None], ...]:
+    """Per recorded topic: its short keywords (whole words) and one regex for the rest
+    (word prefixes), so matching a question is one pass per topic."""
+    out = []
+    for transcript in recorded_topics():
+        exact = tuple(kw for kw in transcript.keywords if len(kw) < 5)
+        long = sorted((kw for kw in transcript.keywords if len(kw) >= 5), key=len, reverse=True)
+        pattern = (
+            re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, long)) + ")") if long else None
+        )
+        out.append((transcript, exact, pattern))
+    return tuple(out)
 
 
 def output_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -126,11 +140,14 @@ def select_transcript(
     header: str | None = None,
     default: Transcript | str | None = None,
     spoil: Spoiler | None = None,
+    chunk: int | tuple[int, int] | None = None,
 ) -> Selection:
     """Choose the answer for a request (rules in :func:`describe_selection`).
 
     ``spoil`` turns a structured-output answer into one that does not fit its schema
-    (the ``off_schema`` fault). Raises :class:`TranscriptError` for an unknown
+    (the ``off_schema`` fault); ``chunk`` sets the delta size of generated answers (and
+    rebuilds recorded ones with it: a batch result, never streamed, needs few events).
+    Raises :class:`TranscriptError` for an unknown
     header/default transcript.
     """
     messages = body.get("messages") or []
@@ -149,6 +166,7 @@ def select_transcript(
     if blocks(last(messages, "assistant"), "server_tool_use"):
         return Selection(load_transcript("pause_turn_continue"), "pause_turn continuation")
     asked = question(body)
+    w = answers.Writer(model, asked) if chunk is None else answers.Writer(model, asked, chunk)
     schema = output_schema(body)
     thinking = _thinking(body)
     results = blocks(last(messages, "user"), "tool_result")
@@ -156,12 +174,10 @@ def select_transcript(
         if schema is not None:
             found = answers.tool_results_text(messages, results)
             return Selection(
-                answers.json_answer(schema, found, model, thinking, spoil),
+                answers.json_answer(schema, w, thinking, spoil, source=found),
                 "structured output after tool results",
             )
-        return Selection(
-            answers.followup_transcript(messages, results, model), "tool_result follow-up"
-        )
+        return Selection(answers.followup_transcript(messages, results, w), "tool_result follow-up")
     tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
     client_tools = [t for t in tools if t.get("type") in (None, "custom")]
     choice = body.get("tool_choice")
@@ -171,26 +187,22 @@ def select_transcript(
             client_tools = [
                 t for t in client_tools if t.get("name") == choice.get("name")
             ] or client_tools
-        return Selection(
-            answers.tool_use_transcript(client_tools[:2], asked, model), "client tools offered"
-        )
+        return Selection(answers.tool_use_transcript(client_tools[:2], w), "client tools offered")
     if any(str(t.get("type", "")).startswith("web_search_") for t in tools):
         recorded = load_transcript("web_search")
         note = answers.recorded_note(recorded.meta.get("topic", "web search"), asked)
         return Selection(answers.noted(recorded, note), "web_search tool offered")
     if schema is not None:
-        return Selection(
-            answers.json_answer(schema, asked, model, thinking, spoil), "structured output"
-        )
+        return Selection(answers.json_answer(schema, w, thinking, spoil), "structured output")
     topic = match_topic(asked)
     if topic is None:
         topics = [t.meta.get("topic", t.name) for t in recorded_topics()]
-        return Selection(answers.generic_answer(asked, topics, model, thinking), "no topic")
+        return Selection(answers.generic_answer(topics, w, thinking), "no topic")
     note = answers.recorded_note(topic.meta.get("topic", topic.name), asked)
     has_thinking = "thinking" in topic.block_types()
     reason = f"topic {topic.name}"
     if thinking and not has_thinking:
-        return Selection(answers.with_thinking(topic, note, model, asked), reason)
-    if has_thinking and not thinking:
-        return Selection(answers.text_only(topic, note, model, asked), reason)
+        return Selection(answers.with_thinking(topic, note, w), reason)
+    if (has_thinking and not thinking) or (chunk is not None and not has_thinking):
+        return Selection(answers.text_only(topic, note, w), reason)
     return Selection(answers.noted(topic, note), reason)

@@ -7,6 +7,10 @@ transcripts (:mod:`claude_nb.offline.selection`), failures from fault specs
 request is logged (logger ``claude_nb.offline``, keys never logged) and recorded as a
 :class:`RequestRecord`.
 
+Message batches are kept in a folder (:mod:`claude_nb.offline.batches`): a temporary
+one, or ``batch_dir`` / ``$CLAUDE_NB_OFFLINE_BATCHES`` so a new server (a restarted
+kernel's) finds them again.
+
 The beta ``thread`` field (server-held conversation state, which the SDK's
 ``tool_runner`` uses by default) works too: ``{"type": "create"}`` remembers the history
 plus the reply under the reply's id, ``{"type": "continue", "previous_message_id": ...}``
@@ -15,11 +19,16 @@ prepends that history (and its ``system`` / ``tools``) before validation and sel
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
+from claude_nb.offline import messages
+from claude_nb.offline.batches import BatchStore
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import Transcript
 from claude_nb.offline.handler import APIHandler
@@ -28,9 +37,12 @@ from claude_nb.offline.rate_limits import RateLimits
 from claude_nb.offline.state import OUTCOMES, BackendState, RequestRecord
 from claude_nb.offline.transport import BackendHTTPServer
 
-__all__ = ["OUTCOMES", "OfflineServer", "RequestRecord"]
+__all__ = ["BATCH_DIR_ENV", "OUTCOMES", "OfflineServer", "RequestRecord"]
 
 logger = logging.getLogger("claude_nb.offline")
+
+BATCH_DIR_ENV = "CLAUDE_NB_OFFLINE_BATCHES"
+"""A folder for message batches that outlive the server (e.g. across kernel restarts)."""
 
 
 class OfflineServer:
@@ -52,6 +64,8 @@ class OfflineServer:
         transcript: Transcript | str | None = None,
         faults: FaultSpec | str | None = None,
         rate_limits: RateLimits | str | None = None,
+        batch_seconds: float = 10.0,
+        batch_dir: str | Path | None = None,
     ) -> None:
         self._state = BackendState(
             speed=speed,
@@ -60,6 +74,12 @@ class OfflineServer:
             transcript=transcript,
             faults=faults,
             rate_limits=rate_limits,
+            batch_seconds=batch_seconds,
+        )
+        if batch_dir is None:
+            batch_dir = os.environ.get(BATCH_DIR_ENV) or None
+        self._state.batches = BatchStore(
+            batch_dir, functools.partial(messages.batch_result, self._state)
         )
         self._serve_thread: threading.Thread | None = None
         self._stopped = False
@@ -122,6 +142,21 @@ class OfflineServer:
         self._state.rate_limits = value
 
     @property
+    def batch_seconds(self) -> float:
+        """How long a message batch takes to process at speed 1 (divided by ``speed``)."""
+        return self._state.batch_seconds
+
+    @batch_seconds.setter
+    def batch_seconds(self, value: float) -> None:
+        self._state.batch_seconds = value
+
+    @property
+    def batch_dir(self) -> Path:
+        """Where message batches are kept (a temporary folder unless one was given)."""
+        assert self._state.batches is not None
+        return self._state.batches.directory
+
+    @property
     def prompt_cache(self) -> PromptCache:
         """The prompt cache every request reads and writes (``clear()`` empties it)."""
         return self._state.prompt_cache
@@ -169,6 +204,8 @@ class OfflineServer:
         self._httpd.server_close()
         if self._serve_thread is not None:
             self._serve_thread.join(max(0.0, deadline - time.monotonic()))
+        if self._state.batches is not None:
+            self._state.batches.close(max(0.0, deadline - time.monotonic()))
         logger.info("offline Anthropic API on %s stopped", self.url)
 
     def __enter__(self) -> OfflineServer:

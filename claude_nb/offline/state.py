@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from claude_nb.offline.batches import BatchStore
 from claude_nb.offline.faults import FaultSpec, parse_faults
 from claude_nb.offline.format import Transcript, load_transcript
 from claude_nb.offline.prompt_cache import PromptCache
@@ -84,6 +85,7 @@ class BackendState:
         transcript: Transcript | str | None = None,
         faults: FaultSpec | str | None = None,
         rate_limits: RateLimits | str | None = None,
+        batch_seconds: float = 10.0,
     ) -> None:
         self.lock = threading.Lock()
         self._idle = threading.Condition(self.lock)
@@ -95,6 +97,8 @@ class BackendState:
         self._fault_generation = 0
         self._conversations: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.prompt_cache = PromptCache()
+        self.batches: BatchStore | None = None  # the server attaches its store
+        self.batch_seconds = batch_seconds
         self._limiter: RateLimiter | None = None
         self._header_limiters: OrderedDict[str, RateLimiter] = OrderedDict()
         self.speed = speed
@@ -133,6 +137,16 @@ class BackendState:
         with self.lock:
             self._faults = spec
             self._fault_generation += 1
+
+    @property
+    def batch_seconds(self) -> float:
+        return self._batch_seconds
+
+    @batch_seconds.setter
+    def batch_seconds(self, value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"batch_seconds must be >= 0, got {value}")
+        self._batch_seconds = float(value)
 
     @property
     def rate_limits(self) -> RateLimits | None:

@@ -40,6 +40,8 @@ logger = logging.getLogger("claude_nb.offline")
 _REDACTED_HEADERS = {"x-api-key", "authorization", "cookie", "proxy-authorization"}
 _FLUSH_BYTES = 64 * 1024
 _POLL = 0.2
+_MAX_BODY = 32 * 1024 * 1024  # the Messages API's limit
+_MAX_BATCH_BODY = 256 * 1024 * 1024  # the Message Batches API's
 _RETRYABLE = frozenset({408, 409, 429})  # and every 5xx: what the SDK retries
 
 
@@ -190,7 +192,8 @@ class Exchange(BaseHTTPRequestHandler):
         self.speed_override = None
         self.response_headers: dict[str, str] = {}
         try:
-            raw = self.read_body()
+            limit = _MAX_BATCH_BODY if path.startswith("/v1/messages/batches") else _MAX_BODY
+            raw = self.read_body(limit)
             self.route(method, path, raw)
         except Gone as gone:
             self.rec.outcome = gone.outcome
@@ -210,7 +213,15 @@ class Exchange(BaseHTTPRequestHandler):
         finally:
             self.state.end(self.rec)
 
-    def read_body(self) -> bytes:
+    def read_body(self, limit: int) -> bytes:
+        """The request body; a 413 like the API's past ``limit`` bytes."""
+        if int(self.headers.get("content-length") or 0) > limit:
+            self.close_connection = True
+            raise APIError(
+                413,
+                "request_too_large",
+                f"Request exceeds the maximum allowed number of bytes ({limit:,}).",
+            )
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
