@@ -276,6 +276,50 @@ def test_a_restarted_server_finds_its_batches_and_resumes_them(tmp_path: Path) -
     assert sorted(ids) == sorted(f"row-{i}" for i in range(40)), "each row once, none lost"
 
 
+def test_two_servers_sharing_a_folder_work_on_each_batch_once(tmp_path: Path) -> None:
+    """Two kernels with the same CLAUDE_NB_OFFLINE_BATCHES: one processes a batch, the
+    other follows its progress, can cancel it, and takes over when the first goes."""
+    a = offline.start(speed=1, batch_seconds=3, batch_dir=tmp_path)
+    b = offline.start(speed=1, batch_dir=tmp_path)
+    try:
+        with (
+            anthropic.Anthropic(base_url=a.url, api_key="k", max_retries=0) as via_a,
+            anthropic.Anthropic(base_url=b.url, api_key="k", max_retries=0) as via_b,
+        ):
+            first = via_a.messages.batches.create(requests=rows(40))
+            time.sleep(1.0)
+            seen_by_b = via_b.messages.batches.retrieve(first.id)
+            assert seen_by_b.processing_status == "in_progress"
+            assert 0 < seen_by_b.request_counts.succeeded < 40
+            assert [x.id for x in via_b.messages.batches.list()] == [first.id]
+            a.stop()  # the first server goes away mid-batch: the second takes over
+            ended = wait_ended(via_b, first.id)
+            ids = [r.custom_id for r in via_b.messages.batches.results(first.id)]
+            second = via_b.messages.batches.create(requests=rows(5))
+    finally:
+        a.stop()
+        b.stop()
+    assert ended.request_counts.succeeded == 40
+    assert sorted(ids) == sorted(f"row-{i}" for i in range(40))
+    assert second.id != first.id
+
+
+def test_a_cancel_through_another_server_reaches_the_one_working(tmp_path: Path) -> None:
+    with (
+        offline.start(speed=1, batch_seconds=20, batch_dir=tmp_path) as a,
+        offline.start(speed=1, batch_dir=tmp_path) as b,
+        anthropic.Anthropic(base_url=a.url, api_key="k", max_retries=0) as via_a,
+        anthropic.Anthropic(base_url=b.url, api_key="k", max_retries=0) as via_b,
+    ):
+        created = via_a.messages.batches.create(requests=rows(50))
+        canceling = via_b.messages.batches.cancel(created.id)
+        assert canceling.processing_status == "canceling"
+        ended = wait_ended(via_a, created.id, timeout=10)
+        assert wait_ended(via_b, created.id).processing_status == "ended"
+    assert ended.request_counts.canceled > 40
+    assert ended.cancel_initiated_at is not None
+
+
 def test_the_folder_can_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,10 @@ and streamed from the file; only each batch's counts live in memory. Batches liv
 directory: a private temporary one (removed when the server stops) unless one is given
 (``batch_dir=``, ``serve --batch-dir`` or ``CLAUDE_NB_OFFLINE_BATCHES``), in which case
 a restarted server finds every batch again and resumes the unfinished ones; that is how a
-kernel restart can re-attach to a batch.
+kernel restart can re-attach to a batch. Several servers may share a folder (two kernels
+with the same ``CLAUDE_NB_OFFLINE_BATCHES``): one works on each batch (it holds an
+exclusive lock on ``ID.lock``), the others read its progress from the files, pass a
+cancel on through ``ID.cancel``, and take the batch over if its server goes away.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+from claude_nb.offline.batch_requests import MAX_REQUESTS, spool_requests
 from claude_nb.offline.format import new_id
 from claude_nb.offline.model_list import page
 from claude_nb.offline.validate import APIError
@@ -46,11 +55,10 @@ __all__ = ["MAX_REQUESTS", "BatchStore", "ResultFn"]
 
 logger = logging.getLogger("claude_nb.offline")
 
-MAX_REQUESTS = 100_000
 EXPIRES_AFTER = 24 * 3600.0
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _SAVE_EVERY = 0.5
 _POLL = 0.2
+_BATCH_ID = re.compile(r"^msgbatch_[0-9A-Za-z]+$")
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 
 ResultFn = Callable[[Any], dict[str, Any]]
@@ -79,6 +87,12 @@ class _Batch:
     cancel_initiated_at: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     worker: threading.Thread | None = field(default=None, repr=False)
+    lock_fd: int | None = field(default=None, repr=False)
+
+    @property
+    def owned(self) -> bool:
+        """Whether this process works on the batch (another server may, in a shared folder)."""
+        return self.worker is not None
 
     @property
     def expires_at(self) -> float:
@@ -145,32 +159,96 @@ class BatchStore:
             tmp.write_text(json.dumps(meta), encoding="utf-8")
             os.replace(tmp, path)
 
+    def _read(self, batch_id: str) -> _Batch | None:
+        path = self._path(batch_id, "json")
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            return _Batch(
+                id=meta["id"],
+                created_at=float(meta["created_at"]),
+                total=int(meta["total"]),
+                seconds=float(meta["seconds"]),
+                counts={k: int(meta["counts"][k]) for k in _COUNTS},
+                ended_at=meta.get("ended_at"),
+                cancel_initiated_at=meta.get("cancel_initiated_at"),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("ignoring unreadable batch file %s", path)
+            return None
+
     def _load(self) -> None:
-        """Find the batches a previous server left in the directory; resume unfinished ones."""
+        """Find the batches a previous server left in the folder; resume unfinished ones."""
         if self._directory is None:
             return
         for path in sorted(self._directory.glob("*.json")):
-            try:
-                meta = json.loads(path.read_text(encoding="utf-8"))
-                batch = _Batch(
-                    id=meta["id"],
-                    created_at=float(meta["created_at"]),
-                    total=int(meta["total"]),
-                    seconds=float(meta["seconds"]),
-                    counts={k: int(meta["counts"][k]) for k in _COUNTS},
-                    ended_at=meta.get("ended_at"),
-                    cancel_initiated_at=meta.get("cancel_initiated_at"),
-                )
-            except (OSError, ValueError, KeyError, TypeError):
-                logger.warning("ignoring unreadable batch file %s", path)
-                continue
-            if batch.ended_at is None:
-                batch.counts = self._recount(batch)
-                if batch.cancel_initiated_at is not None:
-                    batch.cancel.set()
-            self._batches[batch.id] = batch
-            if batch.ended_at is None:
-                self._start(batch)
+            self._find(path.name.removesuffix(".json"))
+
+    def _find(self, batch_id: str) -> _Batch | None:
+        """A batch this store has not seen yet (another server made it), from its file."""
+        batch = self._read(batch_id) if _BATCH_ID.match(batch_id) else None
+        if batch is None:
+            return None
+        with self._lock:
+            known = self._batches.setdefault(batch_id, batch)
+        if known is batch and batch.ended_at is None:
+            self._adopt(batch)
+        return known
+
+    def _refresh(self, batch: _Batch) -> None:
+        """Another server works on ``batch``: read its progress; take it over if that
+        server is gone."""
+        fresh = self._read(batch.id)
+        if fresh is None:
+            return
+        with self._lock:
+            batch.counts, batch.ended_at = fresh.counts, fresh.ended_at
+            batch.cancel_initiated_at = batch.cancel_initiated_at or fresh.cancel_initiated_at
+        if batch.ended_at is None:
+            self._adopt(batch)
+
+    def _adopt(self, batch: _Batch) -> None:
+        """Work on an unfinished batch if no other process does (an exclusive file lock)."""
+        if batch.owned or not self._claim(batch):
+            return
+        counts = self._recount(batch)
+        with self._lock:
+            batch.counts = counts
+        self._check_cancel(batch)
+        self._start(batch)
+
+    def _claim(self, batch: _Batch) -> bool:
+        if fcntl is None:  # no cross-process locks here: one server per folder
+            return True
+        fd = os.open(self._path(batch.id, "lock"), os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        batch.lock_fd = fd
+        return True
+
+    def _release(self, batch: _Batch) -> None:
+        if batch.lock_fd is not None:
+            os.close(batch.lock_fd)  # releases the lock
+            batch.lock_fd = None
+
+    def _check_cancel(self, batch: _Batch) -> None:
+        """Pick up a cancel asked through another server (its ``ID.cancel`` file)."""
+        if batch.cancel.is_set():
+            return
+        marker = self._path(batch.id, "cancel")
+        if not marker.exists():
+            return
+        with self._lock:
+            if batch.cancel_initiated_at is None:
+                try:
+                    batch.cancel_initiated_at = float(marker.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    batch.cancel_initiated_at = self._clock()
+        batch.cancel.set()
 
     def _recount(self, batch: _Batch) -> dict[str, int]:
         """Counts from the results file (cutting a half-written last line)."""
@@ -195,7 +273,7 @@ class BatchStore:
         batch_id = new_id("msgbatch_01")
         spool = self._path(batch_id, "requests.jsonl")
         try:
-            total = _spool_requests(raw, spool)
+            total = spool_requests(raw, spool)
         except BaseException:
             spool.unlink(missing_ok=True)
             raise
@@ -210,14 +288,22 @@ class BatchStore:
         self._save(batch)
         with self._lock:
             self._batches[batch_id] = batch
-        self._start(batch)
+        if self._claim(batch):
+            self._start(batch)
         logger.info("batch %s created: %d requests over %.1fs", batch_id, total, batch.seconds)
         return self.describe(batch, base_url)
 
     def get(self, batch_id: str) -> _Batch:
+        """A batch by id, as of now (404 like the API for an unknown or deleted one)."""
         with self._lock:
             batch = self._batches.get(batch_id)
         if batch is None:
+            batch = self._find(batch_id)
+        elif not batch.owned and batch.ended_at is None:
+            self._refresh(batch)
+        if batch is None or not self._path(batch_id, "json").exists():
+            with self._lock:
+                self._batches.pop(batch_id, None)
             raise APIError(404, "not_found_error", f"message_batch_id: {batch_id} not found")
         return batch
 
@@ -243,8 +329,18 @@ class BatchStore:
 
     def list(self, query: Mapping[str, Sequence[str]], base_url: str) -> dict[str, Any]:
         """``GET /v1/messages/batches``: newest first, paginated like the API."""
+        if self._directory is not None:
+            for path in self._directory.glob("*.json"):
+                batch_id = path.name.removesuffix(".json")
+                with self._lock:
+                    known = batch_id in self._batches
+                if not known:
+                    self._find(batch_id)
         with self._lock:
             batches = sorted(self._batches.values(), key=lambda b: (-b.created_at, b.id))
+        for batch in batches:
+            if not batch.owned and batch.ended_at is None:
+                self._refresh(batch)
         return page([self.describe(b, base_url) for b in batches], query)
 
     def cancel(self, batch_id: str, base_url: str) -> dict[str, Any]:
@@ -259,8 +355,13 @@ class BatchStore:
             if batch.cancel_initiated_at is None:
                 batch.cancel_initiated_at = self._clock()
         answer = self.describe(batch, base_url)  # "canceling", however fast the rest goes
-        self._save(batch)
-        batch.cancel.set()
+        if batch.owned:
+            self._save(batch)
+            batch.cancel.set()
+        else:  # the server working on it picks this up
+            self._path(batch_id, "cancel").write_text(
+                repr(batch.cancel_initiated_at), encoding="utf-8"
+            )
         return answer
 
     def delete(self, batch_id: str) -> dict[str, Any]:
@@ -273,7 +374,7 @@ class BatchStore:
                     "ended before deleting it."
                 )
             del self._batches[batch_id]
-        for kind in ("json", "requests.jsonl", "results.jsonl"):
+        for kind in ("json", "requests.jsonl", "results.jsonl", "lock", "cancel"):
             self._path(batch_id, kind).unlink(missing_ok=True)
         return {"id": batch_id, "type": "message_batch_deleted"}
 
@@ -295,6 +396,10 @@ class BatchStore:
             workers = [b.worker for b in self._batches.values() if b.worker is not None]
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            batches = list(self._batches.values())
+        for batch in batches:
+            self._release(batch)
         if self._owned and self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
 
@@ -310,6 +415,9 @@ class BatchStore:
             self._run(batch)
         except Exception:
             logger.exception("batch %s failed", batch.id)
+        finally:
+            if batch.ended_at is not None:
+                self._release(batch)
 
     def _run(self, batch: _Batch) -> None:
         with self._lock:
@@ -352,121 +460,15 @@ class BatchStore:
         with self._lock:
             batch.ended_at = self._clock()
         self._save(batch)
+        self._path(batch.id, "cancel").unlink(missing_ok=True)
         logger.info("batch %s ended: %s", batch.id, batch.counts)
 
     def _wait_until(self, batch: _Batch, due: float) -> bool:
         """Wait for a request's due time (a cancel cuts it short); False when stopping."""
         while not self._stopping.is_set():
+            self._check_cancel(batch)
             remaining = due - self._clock()
             if remaining <= 0 or batch.cancel.is_set():
                 return True
             batch.cancel.wait(min(remaining, _POLL))
         return False
-
-
-def _spool_requests(raw: bytes, spool: Path) -> int:
-    """Validate the body's ``requests`` one at a time, writing each to ``spool`` (JSONL),
-    so a 100,000-request body never exists as Python objects all at once."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _bad(f"The request body is not valid JSON: {exc}") from None
-    decoder = json.JSONDecoder()
-    pos = _skip(text, 0)
-    if not text.startswith("{", pos):
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _bad(f"The request body is not valid JSON: {exc}") from None
-        raise _bad("Input should be a valid dictionary or object to extract fields from")
-    pos = _skip(text, pos + 1)
-    seen: set[str] = set()
-    count = -1
-    with spool.open("w", encoding="utf-8") as out:
-        try:
-            while not text.startswith("}", pos):
-                key, pos = decoder.raw_decode(text, pos)
-                pos = _expect(text, pos, ":")
-                if (
-                    key == "requests"
-                    and _skip(text, pos) < len(text)
-                    and text[_skip(text, pos)] == "["
-                ):
-                    count, pos = _spool_array(text, _skip(text, pos) + 1, decoder, out, seen)
-                else:
-                    _, pos = decoder.raw_decode(text, _skip(text, pos))
-                    if key == "requests":
-                        raise _bad("requests: Input should be a valid list")
-                pos = _skip(text, pos)
-                if text.startswith(",", pos):
-                    pos = _skip(text, pos + 1)
-                elif not text.startswith("}", pos):
-                    raise ValueError("expected ',' or '}'")
-            if _skip(text, pos + 1) != len(text):
-                raise ValueError("extra data after the JSON object")
-        except (json.JSONDecodeError, ValueError, IndexError) as exc:
-            raise _bad(f"The request body is not valid JSON: {exc}") from None
-    if count < 0:
-        raise _bad("requests: Field required")
-    if count == 0:
-        raise _bad("requests: List should have at least 1 item after validation, not 0")
-    return count
-
-
-def _spool_array(
-    text: str, pos: int, decoder: json.JSONDecoder, out: Any, seen: set[str]
-) -> tuple[int, int]:
-    count = 0
-    pos = _skip(text, pos)
-    while not text.startswith("]", pos):
-        item, pos = decoder.raw_decode(text, pos)
-        _check_request(count, item, seen)
-        out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
-        count += 1
-        if count > MAX_REQUESTS:
-            raise _bad(f"requests: List should have at most {MAX_REQUESTS} items after validation")
-        pos = _skip(text, pos)
-        if text.startswith(",", pos):
-            pos = _skip(text, pos + 1)
-        elif not text.startswith("]", pos):
-            raise ValueError("expected ',' or ']'")
-    return count, pos + 1
-
-
-def _check_request(i: int, item: Any, seen: set[str]) -> None:
-    """``custom_id`` and ``params`` are checked at creation (the params themselves when
-    the request is processed, like the API: an invalid one becomes an errored result)."""
-    if not isinstance(item, Mapping):
-        raise _bad(
-            f"requests.{i}: Input should be a valid dictionary or object to extract fields from"
-        )
-    custom_id = item.get("custom_id")
-    if custom_id is None:
-        raise _bad(f"requests.{i}.custom_id: Field required")
-    if not isinstance(custom_id, str) or not _CUSTOM_ID.match(custom_id):
-        raise _bad(f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
-    if custom_id in seen:
-        raise _bad(
-            f"requests.{i}.custom_id: {custom_id!r} is used more than once; each request in a "
-            "batch needs its own custom_id"
-        )
-    seen.add(custom_id)
-    if "params" not in item:
-        raise _bad(f"requests.{i}.params: Field required")
-    if not isinstance(item["params"], Mapping):
-        raise _bad(
-            f"requests.{i}.params: Input should be a valid dictionary or object to extract fields from"
-        )
-
-
-def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def _expect(text: str, pos: int, char: str) -> int:
-    pos = _skip(text, pos)
-    if not text.startswith(char, pos):
-        raise ValueError(f"expected {char!r} at {pos}")
-    return pos + 1
