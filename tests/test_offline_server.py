@@ -787,3 +787,55 @@ def test_cli_transcripts_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 2
     assert cli.main(["serve", "--port", "0", "--fault", "status=abc"]) == 2
     assert "status must be an integer" in capsys.readouterr().err
+
+
+def test_cli_serve_takes_rate_limits_and_a_batch_folder(tmp_path: Path) -> None:
+    """`claude-nb serve` in its own process: the server a restarted kernel can reach."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "claude_nb.cli",
+            "serve",
+            "--port",
+            "0",
+            "--speed",
+            "0",
+            "--rate-limit",
+            "rpm=2",
+            "--batch-seconds",
+            "0",
+            "--batch-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        banner = ""
+        while "Ctrl-C" not in banner and proc.poll() is None:
+            banner += proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", banner).group(1)  # type: ignore[union-attr]
+        with anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as client:
+            for _ in range(2):
+                client.messages.create(model=MODEL, max_tokens=100, messages=HI)
+            with pytest.raises(anthropic.RateLimitError):
+                client.messages.create(model=MODEL, max_tokens=100, messages=HI)
+            batch = client.messages.batches.create(
+                requests=[
+                    {"custom_id": "a", "params": {"model": MODEL, "max_tokens": 50, "messages": HI}}
+                ]
+            )
+            for _ in range(100):
+                if client.messages.batches.retrieve(batch.id).processing_status == "ended":
+                    break
+                time.sleep(0.05)
+            (result,) = client.messages.batches.results(batch.id)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result.custom_id == "a" and result.result.type == "succeeded"
+    assert (tmp_path / f"{batch.id}.results.jsonl").exists()
