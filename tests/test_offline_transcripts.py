@@ -37,6 +37,10 @@ REQUIRED = {
     "unknown_block",
     "code_execution",
     "long",
+    "groupby",
+    "charts",
+    "model_checks",
+    "cleaning",
 }
 TRANSCRIPT_DIR = Path(offline.__file__).parent / "transcripts"
 

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from claude_nb.offline import messages
 from claude_nb.offline.faults import FaultSpec, parse_faults
+from claude_nb.offline.messages import TRANSCRIPT_HEADER, expand_thread, prepare
 from claude_nb.offline.model_list import model_info, models_page
 from claude_nb.offline.prompt import question
 from claude_nb.offline.rate_limits import RateLimiter, parse_rate_limits
@@ -135,7 +135,7 @@ class APIHandler(Exchange):
         self.send_json(200, {"input_tokens": estimate_input_tokens(body)})
 
     def _messages(self, raw: bytes) -> None:
-        body, thread = messages.expand_thread(self.state, self.json_body(raw))
+        body, thread = expand_thread(self.state, self.json_body(raw))
         validate_messages(body)
         self.speed_override = self._speed_header()
         fault = self._take_fault(body)
@@ -148,11 +148,11 @@ class APIHandler(Exchange):
                 fault.retry_headers(),
             )
             return
-        prepared = messages.prepare(
+        prepared = prepare(
             self.state,
             body,
             fault=fault,
-            transcript_header=self.headers.get(messages.TRANSCRIPT_HEADER),
+            transcript_header=self.headers.get(TRANSCRIPT_HEADER),
             thread=thread,
             limiter=self._limiter(),
         )

@@ -13,7 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claude_nb.offline import answers
+from claude_nb.offline.answers import (
+    Writer,
+    followup_transcript,
+    generic_answer,
+    json_answer,
+    noted,
+    recorded_note,
+    text_only,
+    tool_results_text,
+    tool_use_transcript,
+    with_thinking,
+)
 from claude_nb.offline.builder import DEFAULT_MODEL
 from claude_nb.offline.format import Transcript, load_transcript, transcript_names
 from claude_nb.offline.prompt import blocks, is_continuation, last, question
@@ -166,18 +177,18 @@ def select_transcript(
     if blocks(last(messages, "assistant"), "server_tool_use"):
         return Selection(load_transcript("pause_turn_continue"), "pause_turn continuation")
     asked = question(body)
-    w = answers.Writer(model, asked) if chunk is None else answers.Writer(model, asked, chunk)
+    w = Writer(model, asked) if chunk is None else Writer(model, asked, chunk)
     schema = output_schema(body)
     thinking = _thinking(body)
     results = blocks(last(messages, "user"), "tool_result")
     if results:
         if schema is not None:
-            found = answers.tool_results_text(messages, results)
+            found = tool_results_text(messages, results)
             return Selection(
-                answers.json_answer(schema, w, thinking, spoil, source=found),
+                json_answer(schema, w, thinking, spoil, source=found),
                 "structured output after tool results",
             )
-        return Selection(answers.followup_transcript(messages, results, w), "tool_result follow-up")
+        return Selection(followup_transcript(messages, results, w), "tool_result follow-up")
     tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
     client_tools = [t for t in tools if t.get("type") in (None, "custom")]
     choice = body.get("tool_choice")
@@ -187,22 +198,22 @@ def select_transcript(
             client_tools = [
                 t for t in client_tools if t.get("name") == choice.get("name")
             ] or client_tools
-        return Selection(answers.tool_use_transcript(client_tools[:2], w), "client tools offered")
+        return Selection(tool_use_transcript(client_tools[:2], w), "client tools offered")
     if any(str(t.get("type", "")).startswith("web_search_") for t in tools):
         recorded = load_transcript("web_search")
-        note = answers.recorded_note(recorded.meta.get("topic", "web search"), asked)
-        return Selection(answers.noted(recorded, note), "web_search tool offered")
+        note = recorded_note(recorded.meta.get("topic", "web search"), asked)
+        return Selection(noted(recorded, note), "web_search tool offered")
     if schema is not None:
-        return Selection(answers.json_answer(schema, w, thinking, spoil), "structured output")
+        return Selection(json_answer(schema, w, thinking, spoil), "structured output")
     topic = match_topic(asked)
     if topic is None:
         topics = [t.meta.get("topic", t.name) for t in recorded_topics()]
-        return Selection(answers.generic_answer(topics, w, thinking), "no topic")
-    note = answers.recorded_note(topic.meta.get("topic", topic.name), asked)
+        return Selection(generic_answer(topics, w, thinking), "no topic")
+    note = recorded_note(topic.meta.get("topic", topic.name), asked)
     has_thinking = "thinking" in topic.block_types()
     reason = f"topic {topic.name}"
     if thinking and not has_thinking:
-        return Selection(answers.with_thinking(topic, note, w), reason)
+        return Selection(with_thinking(topic, note, w), reason)
     if (has_thinking and not thinking) or (chunk is not None and not has_thinking):
-        return Selection(answers.text_only(topic, note, w), reason)
-    return Selection(answers.noted(topic, note), reason)
+        return Selection(text_only(topic, note, w), reason)
+    return Selection(noted(topic, note), reason)

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from claude_nb.offline import messages
 from claude_nb.offline.batches import BatchStore
 from claude_nb.offline.faults import FaultSpec
 from claude_nb.offline.format import Transcript
 from claude_nb.offline.handler import APIHandler
+from claude_nb.offline.messages import batch_result
 from claude_nb.offline.prompt_cache import PromptCache
 from claude_nb.offline.rate_limits import RateLimits
 from claude_nb.offline.state import OUTCOMES, BackendState, RequestRecord
@@ -78,9 +78,7 @@ class OfflineServer:
         )
         if batch_dir is None:
             batch_dir = os.environ.get(BATCH_DIR_ENV) or None
-        self._state.batches = BatchStore(
-            batch_dir, functools.partial(messages.batch_result, self._state)
-        )
+        self._state.batches = BatchStore(batch_dir, functools.partial(batch_result, self._state))
         self._serve_thread: threading.Thread | None = None
         self._stopped = False
         self._httpd = BackendHTTPServer((host, port), self._state, APIHandler)
