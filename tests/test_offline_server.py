@@ -839,3 +839,13 @@ def test_cli_serve_takes_rate_limits_and_a_batch_folder(tmp_path: Path) -> None:
         proc.wait()
     assert result.custom_id == "a" and result.result.type == "succeeded"
     assert (tmp_path / f"{batch.id}.results.jsonl").exists()
+
+
+def test_offline_shows_users_only_what_they_need() -> None:
+    assert dir(offline) == sorted(offline.__all__)
+    assert all(getattr(offline, name) is not None for name in offline.__all__)
+    from claude_nb.offline import batches, faults, prompt_cache, rate_limits  # still importable
+
+    assert batches.MAX_REQUESTS == 100_000 and faults.parse_faults("none") is None
+    assert prompt_cache.min_cacheable_tokens(MODEL) >= 1024
+    assert rate_limits.parse_rate_limits("rpm=1") is not None

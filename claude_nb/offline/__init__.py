@@ -81,3 +81,8 @@ def start(
         batch_seconds=batch_seconds,
         batch_dir=batch_dir,
     ).start()
+
+
+def __dir__() -> list[str]:
+    # What a user needs (the submodules stay importable: offline.faults, offline.batches...).
+    return sorted(__all__)

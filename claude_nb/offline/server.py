@@ -2,7 +2,9 @@
 
 The real ``anthropic`` SDK connects to it through ``base_url``; answers come from
 transcripts (:mod:`claude_nb.offline.selection`), failures from fault specs
-(:mod:`claude_nb.offline.faults`), endpoints are listed in
+(:mod:`claude_nb.offline.faults`), 429s from rate limits
+(:mod:`claude_nb.offline.rate_limits`), cache reads and writes from
+:mod:`claude_nb.offline.prompt_cache`; endpoints are listed in
 :mod:`claude_nb.offline.handler`. Every response has a ``request-id`` header. Each
 request is logged (logger ``claude_nb.offline``, keys never logged) and recorded as a
 :class:`RequestRecord`.
