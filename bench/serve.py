@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from claude_nb import offline
-from claude_nb.offline import server as server_mod
+from claude_nb.offline.handler import APIHandler
 from claude_nb.testing.samples import llm_markdown
 
 _timings: list[dict[str, Any]] = []
@@ -80,9 +80,9 @@ def plain_prose(n_bytes: int, seed: int) -> str:
 
 def _install_timing_hooks() -> None:
     """Record when the first text_delta of each streamed response left the server."""
-    handler = server_mod._Handler
-    orig_write = handler._write_chunk
-    orig_stream = handler._stream
+    handler = APIHandler
+    orig_write = handler.write_chunk
+    orig_stream = handler.stream_events
 
     def write_chunk(self: Any, data: bytes) -> None:
         if getattr(self, "_bench_first_text", None) is None and b'"text_delta"' in data:
@@ -108,8 +108,8 @@ def _install_timing_hooks() -> None:
                     }
                 )
 
-    handler._write_chunk = write_chunk  # type: ignore[method-assign]
-    handler._stream = stream  # type: ignore[method-assign]
+    handler.write_chunk = write_chunk  # type: ignore[method-assign]
+    handler.stream_events = stream  # type: ignore[method-assign]
 
 
 def main() -> int:

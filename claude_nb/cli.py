@@ -30,6 +30,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tokens_per_second=args.tps,
             transcript=args.transcript,
             faults=args.fault,
+            rate_limits=args.rate_limit,
+            batch_seconds=args.batch_seconds,
+            batch_dir=args.batch_dir,
             port=args.port,
             host=args.host,
         )
@@ -92,6 +95,21 @@ def _add_serve(subparsers: Any) -> None:
     p.add_argument("--tps", type=float, default=80.0, help="tokens per second (default 80)")
     p.add_argument("--transcript", help="always answer with this transcript (name or path to .sse)")
     p.add_argument("--fault", help='fault spec, e.g. "status=429;retry_after=1;times=2"')
+    p.add_argument(
+        "--rate-limit",
+        help='limits per minute, answered with 429 + retry-after past them, e.g. "rpm=50;itpm=30000;otpm=8000"',
+    )
+    p.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=10.0,
+        help="how long a message batch takes to process at speed 1 (default 10)",
+    )
+    p.add_argument(
+        "--batch-dir",
+        help="keep message batches in this folder, so a restarted server finds them "
+        "(default: $CLAUDE_NB_OFFLINE_BATCHES, else a temporary folder)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_serve)
 

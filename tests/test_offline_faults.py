@@ -36,6 +36,8 @@ def client_for(srv: offline.OfflineServer, **kwargs: Any) -> anthropic.Anthropic
         ("drop_after=3", FaultSpec(drop_after=3)),
         ("stall_after=0;stall=2.5;times=1", FaultSpec(stall_after=0, stall=2.5, times=1)),
         ("retry-after=0.5;status=500", FaultSpec(status=500, retry_after=0.5)),
+        ("off_schema=missing;times=1", FaultSpec(off_schema="missing", times=1)),
+        ("status=500;match=ticket 7", FaultSpec(status=500, match="ticket 7")),
     ],
 )
 def test_parse_valid_specs(spec: str, expected: FaultSpec) -> None:
@@ -66,6 +68,8 @@ def test_no_fault_spellings() -> None:
         ("status=429;times=0", "times must be >= 1"),
         ("stall_after=1;stall=-1", "stall must be >= 0"),
         ("status=429;status=500", "status given twice"),
+        ("off_schema=sometimes", "off_schema must be one of missing, type, json"),
+        ("off_schema=type;retry_after=1", "retry_after cannot be used with off_schema="),
     ],
 )
 def test_parse_errors_are_clear(spec: str, message: str) -> None:
@@ -196,7 +200,7 @@ def test_reassigning_faults_resets_times() -> None:
 
 def test_error_after_raises_api_status_error_and_keeps_partial() -> None:
     with (
-        offline.start(speed=0, faults="error_after=6") as srv,
+        offline.start(speed=0, faults="error_after=6", transcript="markdown") as srv,
         client_for(srv, max_retries=0) as client,
     ):
         with client.messages.stream(model=MODEL, max_tokens=2000, messages=HI) as stream:
@@ -311,3 +315,24 @@ def test_drop_non_streaming_is_a_connection_error() -> None:
             client.messages.create(model=MODEL, max_tokens=100, messages=HI)
         assert srv.wait_idle(2)
         assert srv.requests[-1].outcome == "dropped"
+
+
+def test_match_limits_a_fault_to_the_requests_that_mention_it() -> None:
+    with (
+        offline.start(speed=0, faults="status=500;match=ticket 7;times=5") as srv,
+        client_for(srv, max_retries=0) as client,
+    ):
+        ok = client.messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "ticket 8"}]
+        )
+        with pytest.raises(anthropic.InternalServerError):
+            client.messages.create(
+                model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Ticket 7?"}]
+            )
+        assert srv.wait_idle(2)
+        records = srv.requests
+    assert "ticket 8" in ok.content[0].text
+    assert [(r.status, r.fault) for r in records] == [
+        (200, None),
+        (500, "status=500;times=5;match=ticket 7"),
+    ]

@@ -22,9 +22,11 @@ import pytest
 from sdk_facts import MODEL, OTHER_MODEL, SDK_MODELS
 
 from claude_nb import cli, offline
-from claude_nb.offline.transcripts import TranscriptBuilder, estimate_input_tokens
+from claude_nb.offline.builder import TranscriptBuilder
+from claude_nb.offline.tokens import estimate_input_tokens
 
 HI = [{"role": "user", "content": "Hi there, please help me with my data."}]
+MARKDOWN = {"x-claude-nb-transcript": "markdown"}
 
 
 def fold(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -241,12 +243,15 @@ def final(client: anthropic.Anthropic, **kwargs: Any) -> anthropic.types.Message
 def test_client_tools_get_a_generated_tool_use_turn_then_a_followup(
     offline_client: anthropic.Anthropic,
 ) -> None:
-    message = final(offline_client, tools=[WEATHER, CLOCK])
+    asked = [
+        {"role": "user", "content": "What's the weather in Lyon, in fahrenheit, and the time?"}
+    ]
+    message = final(offline_client, tools=[WEATHER, CLOCK], messages=asked)
     assert message.stop_reason == "tool_use"
     assert [b.type for b in message.content] == ["text", "tool_use", "tool_use"]
     calls = message.content[1:]
     assert [(c.name, c.input) for c in calls] == [
-        ("get_weather", {"city": "Paris", "unit": "celsius", "days": 2}),
+        ("get_weather", {"city": "Lyon", "unit": "fahrenheit", "days": 2}),
         ("get_time", {}),
     ]
     assert all(re.fullmatch(r"toolu_01\w{22}", c.id) for c in calls)
@@ -264,7 +269,7 @@ def test_client_tools_get_a_generated_tool_use_turn_then_a_followup(
         },
     ]
     history = [
-        *HI,
+        *asked,
         {"role": "assistant", "content": [b.to_dict() for b in message.content]},
         {"role": "user", "content": results},
     ]
@@ -340,24 +345,43 @@ def test_unknown_thread_is_not_found(offline_client: anthropic.Anthropic) -> Non
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "expected"),
+    ("kwargs", "asked", "expected"),
     [
-        ({}, "markdown"),
-        ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search"),
+        ({}, "Any outliers in this column?", "markdown"),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+            "Mean or median here?",
+            "thinking",
+        ),
+        (
+            {"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+            "News?",
+            "web_search",
+        ),
     ],
 )
 def test_selection_by_request(
     kwargs: dict[str, Any],
+    asked: str,
     expected: str,
     offline_server: offline.OfflineServer,
     offline_client: anthropic.Anthropic,
 ) -> None:
-    message = final(offline_client, model=OTHER_MODEL, **kwargs)
+    messages = [{"role": "user", "content": asked}]
+    message = final(offline_client, model=OTHER_MODEL, messages=messages, **kwargs)
     assert offline_server.wait_idle(2)
     assert offline_server.requests[-1].transcript == expected
     assert message.model == OTHER_MODEL
-    assert_matches(message, fold(offline.load_transcript(expected).dicts()))
+    # the recorded answer, with one first line saying so and quoting the question
+    recorded = fold(offline.load_transcript(expected).dicts())
+    first_text = next(b for b in recorded["content"] if b["type"] == "text")
+    note = f"> Offline answer, recorded for questions about **{offline.load_transcript(expected).meta['topic']}** · you asked: “{asked}”\n\n"
+    first_text["text"] = note + first_text["text"]
+    recorded["output_tokens"] = message.usage.output_tokens
+    assert_matches(message, recorded)
+    assert message.usage.output_tokens == -(
+        -(offline.load_transcript(expected).content_chars() + len(note)) // 4
+    )
 
 
 def test_input_tokens_grow_with_the_prompt(offline_client: anthropic.Anthropic) -> None:
@@ -379,7 +403,7 @@ def test_input_tokens_grow_with_the_prompt(offline_client: anthropic.Anthropic) 
 
 
 def test_max_tokens_cuts_the_answer(offline_client: anthropic.Anthropic) -> None:
-    message = final(offline_client, max_tokens=30)
+    message = final(offline_client, max_tokens=30, extra_headers=MARKDOWN)
     assert message.stop_reason == "max_tokens"
     assert message.usage.output_tokens == 30
     full = offline.load_transcript("markdown").text()
@@ -387,7 +411,7 @@ def test_max_tokens_cuts_the_answer(offline_client: anthropic.Anthropic) -> None
 
 
 def test_stop_sequences_cut_before_the_match(offline_client: anthropic.Anthropic) -> None:
-    message = final(offline_client, stop_sequences=["## 2."])
+    message = final(offline_client, stop_sequences=["## 2."], extra_headers=MARKDOWN)
     text = message.content[0].text
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "## 2.")
     assert "## 2." not in text and text.endswith("\n\n")
@@ -503,7 +527,7 @@ def test_request_log_never_contains_the_key(
     ):
         client.messages.create(model=MODEL, max_tokens=2000, messages=HI)
         offline_server.wait_idle(2)
-    assert "POST /v1/messages 200 complete transcript=markdown" in caplog.text
+    assert "POST /v1/messages 200 complete transcript=generated:generic" in caplog.text
     assert "sk-ant-secret-123" not in caplog.text
     assert "sk-ant-secret-123" not in repr(offline_server.requests)
 
@@ -652,7 +676,8 @@ def test_concurrent_streams_all_complete_and_stop_cleans_up() -> None:
     for t in threads:
         t.join(30)
     assert not errors
-    assert results == [offline.load_transcript("markdown").text()] * 8
+    assert len(results) == 8 and len(set(results)) == 1, "same request, same answer"
+    assert results[0].startswith("> Offline answer: no recorded answer matches this question")
     assert srv.wait_idle(5)
     assert [r.outcome for r in srv.requests] == ["complete"] * 8
     port = srv.port
@@ -762,3 +787,65 @@ def test_cli_transcripts_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 2
     assert cli.main(["serve", "--port", "0", "--fault", "status=abc"]) == 2
     assert "status must be an integer" in capsys.readouterr().err
+
+
+def test_cli_serve_takes_rate_limits_and_a_batch_folder(tmp_path: Path) -> None:
+    """`claude-nb serve` in its own process: the server a restarted kernel can reach."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "claude_nb.cli",
+            "serve",
+            "--port",
+            "0",
+            "--speed",
+            "0",
+            "--rate-limit",
+            "rpm=2",
+            "--batch-seconds",
+            "0",
+            "--batch-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        banner = ""
+        while "Ctrl-C" not in banner and proc.poll() is None:
+            banner += proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", banner).group(1)  # type: ignore[union-attr]
+        with anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as client:
+            for _ in range(2):
+                client.messages.create(model=MODEL, max_tokens=100, messages=HI)
+            with pytest.raises(anthropic.RateLimitError):
+                client.messages.create(model=MODEL, max_tokens=100, messages=HI)
+            batch = client.messages.batches.create(
+                requests=[
+                    {"custom_id": "a", "params": {"model": MODEL, "max_tokens": 50, "messages": HI}}
+                ]
+            )
+            for _ in range(100):
+                if client.messages.batches.retrieve(batch.id).processing_status == "ended":
+                    break
+                time.sleep(0.05)
+            (result,) = client.messages.batches.results(batch.id)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result.custom_id == "a" and result.result.type == "succeeded"
+    assert (tmp_path / f"{batch.id}.results.jsonl").exists()
+
+
+def test_offline_shows_users_only_what_they_need() -> None:
+    assert dir(offline) == sorted(offline.__all__)
+    assert all(getattr(offline, name) is not None for name in offline.__all__)
+    from claude_nb.offline import batches, faults, prompt_cache, rate_limits  # still importable
+
+    assert batches.MAX_REQUESTS == 100_000 and faults.parse_faults("none") is None
+    assert prompt_cache.min_cacheable_tokens(MODEL) >= 1024
+    assert rate_limits.parse_rate_limits("rpm=1") is not None

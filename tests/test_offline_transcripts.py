@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 
 from claude_nb import offline
-from claude_nb.offline.transcripts import (
-    StreamPlan,
-    TranscriptBuilder,
-    TranscriptError,
-    estimate_input_tokens,
-    example_object,
-    load_transcript,
-    parse_sse,
-    render,
-    select_transcript,
-    text_transcript,
-)
+from claude_nb.offline.builder import TranscriptBuilder, text_transcript
+from claude_nb.offline.format import TranscriptError, load_transcript, parse_sse
+from claude_nb.offline.replay import StreamPlan
+from claude_nb.offline.replay import replay as render
+from claude_nb.offline.schema_values import Question, fill_object
+from claude_nb.offline.selection import match_topic, select_transcript
+from claude_nb.offline.tokens import estimate_input_tokens, estimate_output_tokens
 
 REQUIRED = {
     "markdown",
@@ -42,6 +37,10 @@ REQUIRED = {
     "unknown_block",
     "code_execution",
     "long",
+    "groupby",
+    "charts",
+    "model_checks",
+    "cleaning",
 }
 TRANSCRIPT_DIR = Path(offline.__file__).parent / "transcripts"
 
@@ -101,9 +100,7 @@ def test_transcript_is_well_formed(name: str) -> None:
         assert not open_blocks
         assert [e["type"] for e in events[-2:]] == ["message_delta", "message_stop"]
         usage = events[-2]["usage"]
-        assert usage["output_tokens"] == offline.transcripts.estimate_output_tokens(
-            t.content_chars()
-        )
+        assert usage["output_tokens"] == estimate_output_tokens(t.content_chars())
 
 
 def test_transcripts_keep_wire_padding() -> None:
@@ -377,7 +374,7 @@ def test_estimate_input_tokens() -> None:
     assert image >= 1500
 
 
-def test_example_object_from_schema() -> None:
+def test_fill_object_without_hints_gives_defaults_and_plausible_values() -> None:
     schema = {
         "type": "object",
         "properties": {
@@ -388,23 +385,100 @@ def test_example_object_from_schema() -> None:
             "verbose": {"type": "boolean"},
             "tags": {"type": "array", "items": {"type": "string"}},
             "options": {"type": "object"},
-            "label": {"type": "string", "examples": ["primary"]},
+            "label": {"type": "string", "default": "primary"},
             "optional": {"type": "string"},
-            "flavour": {"type": "string"},
         },
-        "required": ["city", "unit", "ratio", "verbose", "tags", "options", "label", "flavour"],
+        "required": ["city", "unit", "ratio", "verbose", "tags", "options", "label"],
     }
-    assert example_object(schema) == {
+    value = fill_object(schema, Question("hi"))
+    assert value == {
         "city": "Paris",
-        "unit": "celsius",
+        "unit": value["unit"],
         "days": 5,
         "ratio": 2.5,
         "verbose": True,
         "tags": [],
         "options": {},
         "label": "primary",
-        "flavour": "flavour",
     }
+    assert value["unit"] in ("celsius", "fahrenheit")
+    assert fill_object(schema, Question("hi")) == value, "same question, same values"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "What's the weather in São Paulo for 4 days, in fahrenheit?",
+            ("São Paulo", "fahrenheit", 4),
+        ),
+        ("weather in Lyon please", ("Lyon", None, 2)),
+        ('Forecast for "Le Havre" in celsius', ("Le Havre", "celsius", 2)),
+    ],
+)
+def test_tool_inputs_come_from_the_question(question: str, expected: tuple) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer", "default": 2},
+        },
+        "required": ["city", "unit"],
+    }
+    value = fill_object(schema, Question(question))
+    city, unit, days = expected
+    assert value["city"] == city and value["days"] == days
+    assert value["unit"] == (unit or value["unit"])
+
+
+def test_schema_values_follow_names_bounds_refs_and_formats() -> None:
+    region = {
+        "type": "object",
+        "properties": {"region": {"type": "string"}},
+        "required": ["region"],
+    }
+    assert fill_object(region, Question("Look up the west region.")) == {"region": "west"}
+    schema = {
+        "$defs": {"Level": {"enum": ["low", "medium", "high"], "type": "string"}},
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string"},
+            "level": {"$ref": "#/$defs/Level"},
+            "score": {"type": "integer", "description": "Score\n\n{minimum: 1, maximum: 5}"},
+            "due": {"type": "string", "format": "date"},
+            "contact": {"type": "string", "format": "email"},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "labels": {"type": "array", "items": {"type": "string", "enum": ["bug", "ui", "db"]}},
+        },
+        "required": ["summary", "level", "score", "due", "contact", "note", "labels"],
+        "additionalProperties": False,
+    }
+    text = "Ticket 17 from ann@example.com (due 2025-03-04): a high priority db bug, score 4"
+    value = fill_object(schema, Question(text), complete=True)
+    assert value == {
+        "summary": text,
+        "level": "high",
+        "score": 4,
+        "due": "2025-03-04",
+        "contact": "ann@example.com",
+        "note": value["note"],
+        "labels": ["db", "bug"],
+    }
+    assert isinstance(value["note"], str) and value["note"] in text
+    out_of_bounds = fill_object(schema, Question("ticket 17"), complete=True)
+    assert 1 <= out_of_bounds["score"] <= 5, (
+        "17 is outside the bounds the SDK moved to the description"
+    )
+
+
+def test_topic_matching_by_keywords() -> None:
+    assert match_topic("How do I find outliers in my sales?").name == "markdown"  # type: ignore[union-attr]
+    assert match_topic("Mean or median for a skewed column?").name == "thinking"  # type: ignore[union-attr]
+    assert match_topic("How do I plot revenue as a histogram?").name == "charts"  # type: ignore[union-attr]
+    assert match_topic("Aggregate revenue per region with groupby").name == "groupby"  # type: ignore[union-attr]
+    assert match_topic("Summarise ticket 17 from Ann") is None
+    assert match_topic("") is None
 
 
 def test_selection_rules() -> None:
@@ -420,18 +494,25 @@ def test_selection_rules() -> None:
     def chosen(body: dict, **kw: object) -> str:
         return select_transcript({"model": "m", "max_tokens": 9, **body}, **kw).transcript.name  # type: ignore[arg-type]
 
-    assert chosen({"messages": [user()]}) == "markdown"
-    assert (
-        chosen({"messages": [user()], "thinking": {"type": "enabled", "budget_tokens": 2000}})
-        == "thinking"
-    )
-    assert chosen({"messages": [user()], "thinking": {"type": "adaptive"}}) == "thinking"
+    assert chosen({"messages": [user()]}) == "generated:generic"
+    assert chosen({"messages": [user("Any outliers here?")]}) == "markdown"
+    median = user("Mean or median?")
+    thinking = {"type": "enabled", "budget_tokens": 2000}
+    assert chosen({"messages": [median], "thinking": thinking}) == "thinking"
+    assert chosen({"messages": [median], "thinking": {"type": "adaptive"}}) == "thinking"
+    assert chosen({"messages": [user()], "thinking": thinking}) == "generated:generic"
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    structured = {
+        "messages": [median],
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+    }
+    assert chosen(structured) == "generated:json"
     web = {"type": "web_search_20250305", "name": "web_search"}
     assert chosen({"messages": [user()], "tools": [web]}) == "web_search"
     assert chosen({"messages": [user()], "tools": [web, tool]}) == "generated:tool_use"
     assert (
         chosen({"messages": [user()], "tools": [tool], "tool_choice": {"type": "none"}})
-        == "markdown"
+        == "generated:generic"
     )
     result = {
         "role": "user",
@@ -468,7 +549,9 @@ def test_describe_selection_lists_every_rule() -> None:
         "input_schema",
         "web_search_",
         "thinking",
-        "markdown",
+        "keywords",
+        "json_schema",
+        "quoting the question",
         "pause_turn",
     ):
         assert needle in text

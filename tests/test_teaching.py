@@ -28,7 +28,7 @@ from claude_nb import offline
 from claude_nb.notebook.runner import Run
 from claude_nb.notebook.tool_loop import converse
 from claude_nb.notebook.tools import as_tool, tool_params
-from claude_nb.offline.transcripts import SSEEvent, Transcript
+from claude_nb.offline.format import SSEEvent, Transcript
 from claude_nb.stream.protocol import DELTA_TYPES
 from claude_nb.stream.wire import WireTap
 from claude_nb.teaching.inspector import CLOSED_ESM, EventInspector, InspectorWidget, category

@@ -329,8 +329,9 @@ def _system(value: str | None, ns: dict[str, Any]) -> str | None:
 def _offline_headers(args: Namespace) -> dict[str, str]:
     """Per-request instructions for the offline server, each checked as the server would."""
     from claude_nb.offline.faults import parse_faults
-    from claude_nb.offline.server import FAULT_HEADER, SPEED_HEADER, TRANSCRIPT_HEADER
-    from claude_nb.offline.transcripts import TranscriptError, load_transcript
+    from claude_nb.offline.format import TranscriptError, load_transcript
+    from claude_nb.offline.handler import FAULT_HEADER, SPEED_HEADER
+    from claude_nb.offline.messages import TRANSCRIPT_HEADER
 
     headers = {}
     if args.replay:

@@ -19,8 +19,16 @@ A fault is a compact spec string, given to ``offline.start(faults=...)``, set la
         Stream N events, then send nothing for SECONDS (default 3600) while keeping
         the connection open; ends early when the client disconnects or the server
         stops. After a finite stall the stream resumes.
+    off_schema=missing|type|json[;times=N]
+        A structured-output answer (``output_config.format``) that does NOT fit its
+        schema: a required property left out, a property of the wrong type, or JSON
+        cut off mid-way. Applies to structured-output requests only.
 
-Exactly one of status / error_after / drop_after / stall_after is required.
+Any kind takes ``match=TEXT``: the fault applies only to requests whose question (the
+last user message's text) contains TEXT, case-insensitively, e.g. the rows of a
+DataFrame run that mention ``ticket 7``; others are neither failed nor counted.
+
+Exactly one of status / error_after / drop_after / stall_after / off_schema is required.
 ``times=N`` applies the fault to the next N matching requests only, then they succeed:
 counted per server, per spec (a header spec is counted by its text), so an SDK retrying
 a 429 sees N failures then a success. Faults apply to ``POST /v1/messages`` only; for a
@@ -35,6 +43,7 @@ from dataclasses import dataclass, fields
 
 __all__ = [
     "ERROR_TYPES",
+    "OFF_SCHEMA",
     "STATUS_FOR_ERROR_TYPE",
     "FaultSpec",
     "default_message",
@@ -84,13 +93,15 @@ _MESSAGES = {
     "timeout_error": "Request timed out",
     "overloaded_error": "Overloaded",
 }
-_KINDS = ("status", "error_after", "drop_after", "stall_after")
+_KINDS = ("status", "error_after", "drop_after", "stall_after", "off_schema")
 _ALLOWED = {
-    "status": {"retry_after", "error_type", "message", "times"},
-    "error_after": {"error_type", "message", "times"},
-    "drop_after": {"times"},
-    "stall_after": {"stall", "times"},
+    "status": {"retry_after", "error_type", "message", "times", "match"},
+    "error_after": {"error_type", "message", "times", "match"},
+    "drop_after": {"times", "match"},
+    "stall_after": {"stall", "times", "match"},
+    "off_schema": {"times", "match"},
 }
+OFF_SCHEMA = ("missing", "type", "json")
 DEFAULT_STALL = 3600.0
 
 
@@ -111,6 +122,15 @@ class FaultSpec:
     error_type: str | None = None
     message: str | None = None
     times: int | None = None
+    off_schema: str | None = None
+    match: str | None = None
+
+    def applies(self, question: str, structured: bool) -> bool:
+        """Whether this fault is for a request with this question (``match=``) and kind
+        (``off_schema`` needs a structured-output request)."""
+        if self.match is not None and self.match.lower() not in question.lower():
+            return False
+        return self.off_schema is None or structured
 
     @property
     def kind(self) -> str:
@@ -176,7 +196,7 @@ class FaultSpec:
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
             raise ValueError(
-                f"fault spec {spec!r}: need exactly one of status=, error_after=, drop_after=, stall_after= (found {found})"
+                f"fault spec {spec!r}: need exactly one of status=, error_after=, drop_after=, stall_after=, off_schema= (found {found})"
             )
         extra = set(values) - _ALLOWED[kinds[0]] - {kinds[0]}
         if extra:
@@ -224,9 +244,15 @@ def _convert(spec: str, key: str, raw: str) -> object:
             known = ", ".join(sorted(STATUS_FOR_ERROR_TYPE))
             raise ValueError(f"fault spec {spec!r}: unknown error_type {raw!r} (known: {known})")
         return raw
-    if key == "message":
+    if key in ("message", "match"):
         return raw
-    known = "status, retry_after, error_after, error_type, message, drop_after, stall_after, stall, times"
+    if key == "off_schema":
+        if raw not in OFF_SCHEMA:
+            raise ValueError(
+                f"fault spec {spec!r}: off_schema must be one of {', '.join(OFF_SCHEMA)}, got {raw!r}"
+            )
+        return raw
+    known = "status, retry_after, error_after, error_type, message, drop_after, stall_after, stall, off_schema, match, times"
     raise ValueError(f"fault spec {spec!r}: unknown key {key!r} (known: {known})")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["APIError", "error_body", "new_request_id", "validate_count_tokens", "validate_messages"]
 
@@ -23,13 +23,20 @@ def new_request_id() -> str:
 
 
 class APIError(Exception):
-    """An error response: HTTP status, API error type and message."""
+    """An error response: HTTP status, API error type, message and extra headers."""
 
-    def __init__(self, status: int, error_type: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
+        self.headers = dict(headers or {})
 
 
 def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def _bad(message: str) -> APIError:
     return APIError(400, "invalid_request_error", message)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -202,6 +209,29 @@ def _check_tools(tools: Any) -> None:
             raise _bad(f"tools.{i}.name: Field required")
 
 
+def _check_output_config(config: Any) -> None:
+    """``output_config``: structured outputs' ``format`` must be a JSON schema."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise _bad(
+            "output_config: Input should be a valid dictionary or object to extract fields from"
+        )
+    fmt = config.get("format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, Mapping):
+        raise _bad(
+            "output_config.format: Input should be a valid dictionary or object to extract fields from"
+        )
+    if fmt.get("type") != "json_schema":
+        raise _bad("output_config.format.type: Input should be 'json_schema'")
+    if "schema" not in fmt:
+        raise _bad("output_config.format.schema: Field required")
+    if not isinstance(fmt["schema"], Mapping):
+        raise _bad("output_config.format.schema: Input should be a valid dictionary")
+
+
 def _check_common(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise _bad("Input should be a valid dictionary or object to extract fields from")
@@ -227,6 +257,7 @@ def validate_messages(body: Any) -> None:
     _check_types(body)
     _check_tools(body.get("tools"))
     _check_thinking(body.get("thinking"), max_tokens)
+    _check_output_config(body.get("output_config"))
 
 
 def validate_count_tokens(body: Any) -> None:
@@ -236,3 +267,4 @@ def validate_count_tokens(body: Any) -> None:
     _check_types(body)
     _check_tools(body.get("tools"))
     _check_thinking(body.get("thinking"), None)
+    _check_output_config(body.get("output_config"))
