@@ -40,6 +40,7 @@ from claude_nb.stream.state import (
 )
 
 Op = list[Any]
+CUT_OFF_STOPS = ("max_tokens", "model_context_window_exceeded")
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 RESULT_DISPLAY_LIMIT = 4_000
 
@@ -157,11 +158,11 @@ class MarkdownRun(Segment):
             self.unsent.append(frame.frozen)
         self.tail = frame.tail
 
-    def finish(self, t: float) -> None:
+    def finish(self, t: float, cut: bool = False) -> None:
         if self.finished:
             return
         self.finished = True
-        frame = self.md.finish()
+        frame = self.md.finish(cut)
         if getattr(frame, "replace", False):
             # A construct that needs the whole text (e.g. a reference link defined after
             # its use): the authoritative one-shot render replaces the incremental one.
@@ -637,8 +638,25 @@ class Layout:
         elif kind == "turn":
             self._last_text = None
         elif kind == "end":
+            cut = self._cut_text()
             for seg in self.segments:
-                seg.finish(self.state.elapsed)
+                if seg is cut:
+                    cut.finish(self.state.elapsed, cut=True)
+                else:
+                    seg.finish(self.state.elapsed)
+
+    def _cut_text(self) -> MarkdownRun | None:
+        """The text run the answer was cut off in (the message never completed, or it
+        hit max_tokens): it ends with the live view's repair, not half-typed markup."""
+        turn = self.state.turns[-1] if self.state.turns else None
+        if turn is None or not turn.blocks:
+            return None
+        seg = self._by_block.get((len(self.state.turns) - 1, turn.blocks[-1].index))
+        if isinstance(seg, MarkdownRun) and (
+            not turn.complete or self.state.stop_reason in CUT_OFF_STOPS
+        ):
+            return seg
+        return None
 
     def _content(self, turn: int, index: int) -> Any:
         message = self.state.turns[turn].message
