@@ -13,7 +13,6 @@ usage; the cell itself returns nothing, so no giant repr lands under the view.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import time
@@ -48,6 +47,7 @@ from claude_nb.notebook.result import Result
 from claude_nb.notebook.runner import Run, response_hook
 from claude_nb.notebook.tool_loop import converse
 from claude_nb.notebook.tools import resolve, tool_params
+from claude_nb.render.safe import esc, plain_text
 from claude_nb.sdk import EFFORTS, default_model
 from claude_nb.stream.state import Outcome
 from claude_nb.stream.usage import PRICES, PRICES_AS_OF, Price, estimate_cost
@@ -512,10 +512,10 @@ class Claude(Magics):
         ]
         html_out = (
             "<div class='cnb-dry-run'><div style='font-size:12px;color:#8a8a8a'>🧪 dry run — "
-            + " · ".join(html.escape(x) for x in lines)
-            + f"</div><pre style='white-space:pre-wrap'>{html.escape(body)}</pre></div>"
+            + " · ".join(esc(x) for x in lines)
+            + f"</div><pre style='white-space:pre-wrap'>{esc(body)}</pre></div>"
         )
-        plain = "\n".join(["dry run:", *lines, body])
+        plain = plain_text("\n".join(["dry run:", *lines, body]))
         display({"text/html": html_out, "text/plain": plain}, raw=True)
         self.shell.user_ns["_claude_request"] = shown
 
@@ -633,8 +633,7 @@ class Claude(Magics):
         total = {c: sum(r[c] for r in rows) for c in cols[3:7]}
         cost = sum(r["cost"] or 0 for r in rows if not r["offline"])
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(fmt(r, c))}</td>" for c in cols) + "</tr>"
-            for r in rows
+            "<tr>" + "".join(f"<td>{esc(fmt(r, c))}</td>" for c in cols) + "</tr>" for r in rows
         )
         foot = (
             "<tr><td colspan=3><b>total</b></td>"
@@ -647,10 +646,12 @@ class Claude(Magics):
             f"<div style='font-size:11px;color:#8a8a8a'>Estimated from list prices as of {PRICES_AS_OF};"
             " override with %config Claude.prices = {...}.</div>"
         )
-        plain = "\n".join(
-            ["  ".join(heads)]
-            + ["  ".join(fmt(r, c) for c in cols) for r in rows]
-            + [f"total est. cost ${cost:.4f}"]
+        plain = plain_text(
+            "\n".join(
+                ["  ".join(heads)]
+                + ["  ".join(fmt(r, c) for c in cols) for r in rows]
+                + [f"total est. cost ${cost:.4f}"]
+            )
         )
         display({"text/html": table, "text/plain": plain}, raw=True)
 

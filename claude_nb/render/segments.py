@@ -28,6 +28,7 @@ from claude_nb.render.html import (
     pre,
     pretty_json,
 )
+from claude_nb.render.safe import code_fence, inert_markdown, plain_text, quote
 from claude_nb.render.streaming import StreamingMarkdown
 from claude_nb.stream.state import (
     THINKING_BLOCKS,
@@ -63,7 +64,7 @@ def common_prefix_len(a: str, b: str) -> int:
 def js_len(text: str) -> int:
     """Length in UTF-16 code units: the browser slices strings by those, and an emoji
     outside the BMP is one Python character but two JavaScript ones."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 class Segment:
@@ -264,7 +265,7 @@ class MarkdownRun(Segment):
                 for n, (title, where) in enumerate(self.sources, 1)
             )
             text += "\n\n**Sources**\n\n" + refs
-        return text
+        return inert_markdown(text)
 
     def plain(self) -> str:
         text = self.md.text
@@ -273,7 +274,7 @@ class MarkdownRun(Segment):
                 f"  [{n}] {title} {where}".rstrip()
                 for n, (title, where) in enumerate(self.sources, 1)
             )
-        return text
+        return plain_text(text)
 
 
 class ThinkingPanel(Segment):
@@ -367,14 +368,14 @@ class ThinkingPanel(Segment):
             return "> 🔒 *Redacted thinking*"
         return (
             "<details><summary>💭 Thinking</summary>\n\n"
-            + quote_block(self.text)
+            + quote(inert_markdown(self.text))
             + "\n\n</details>"
         )
 
     def plain(self) -> str:
         if self.redacted:
             return "[redacted thinking]"
-        return "[thinking]\n" + indent(self.text) + "\n[/thinking]"
+        return plain_text("[thinking]\n" + indent(self.text) + "\n[/thinking]")
 
 
 class ToolPanel(Segment):
@@ -535,9 +536,10 @@ class ToolPanel(Segment):
 
     def markdown(self) -> str:
         result = self.result_text()
-        out = f"<details><summary>🔧 {esc(self.name)}</summary>\n\n```json\n{self.input_text()}\n```\n"
+        out = f"<details><summary>🔧 {esc(self.name)}</summary>\n\n"
+        out += code_fence(self.input_text(), "json") + "\n"
         if result:
-            out += f"\nResult:\n\n```\n{result}\n```\n"
+            out += "\nResult:\n\n" + code_fence(result) + "\n"
         return out + "\n</details>"
 
     def plain(self) -> str:
@@ -545,7 +547,7 @@ class ToolPanel(Segment):
         result = self.result_text()
         if result:
             out += "\n  -> " + indent(result, "     ").lstrip()
-        return out
+        return plain_text(out)
 
 
 class GenericPanel(Segment):
@@ -577,10 +579,11 @@ class GenericPanel(Segment):
         return f"<div{part(pid, 'root')}>{inner}</div>"
 
     def markdown(self) -> str:
-        return f"<details><summary>{esc(self.block.type)}</summary>\n\n```json\n{pretty_json(self.payload())}\n```\n\n</details>"
+        fence = code_fence(pretty_json(self.payload()), "json")
+        return f"<details><summary>{esc(self.block.type)}</summary>\n\n{fence}\n\n</details>"
 
     def plain(self) -> str:
-        return f"[{self.block.type}] {compact(pretty_json(self.payload()))}"
+        return plain_text(f"[{self.block.type}] {compact(pretty_json(self.payload()))}")
 
 
 class Layout:
@@ -824,7 +827,3 @@ def compact(text: str, limit: int = 200) -> str:
 
 def indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-
-
-def quote_block(text: str) -> str:
-    return "\n".join("> " + esc(line) for line in text.splitlines())
