@@ -16,6 +16,11 @@ in a ``mathjax_ignore`` container: only our spans get typeset, never a stray ``$
 Dollar math follows pandoc's rules, so "it costs $5 and $10" stays text.
 
 Code blocks are highlighted with inline styles (:mod:`claude_nb.render.highlight`).
+
+Each extension is a markdown-it plugin (``md.use(plugin)``): :func:`safe_links_plugin`,
+:func:`math_plugin` (its syntax alone: :func:`dollarmath_syntax`,
+:func:`math_brackets_plugin`, which the scanner of :mod:`claude_nb.render.scan` shares),
+:func:`code_plugin`; the streaming view adds :mod:`claude_nb.render.repair`'s.
 """
 
 from __future__ import annotations
@@ -40,10 +45,15 @@ __all__ = [
     "LINK_REL",
     "MD",
     "code_block_html",
+    "code_plugin",
     "create_markdown",
+    "dollarmath_syntax",
     "fence_lang",
     "is_safe_url",
+    "math_brackets_plugin",
+    "math_plugin",
     "render_markdown",
+    "safe_links_plugin",
 ]
 
 LINK_REL = "noopener noreferrer nofollow"
