@@ -41,6 +41,7 @@ __all__ = [
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ASCII_PUNCT = frozenset(string.punctuation)
+_ESCAPE_ALL = {ord(c): "\\" + c for c in string.punctuation}
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -67,7 +68,7 @@ def plain_text(text: Any) -> str:
 def markdown_text(text: Any) -> str:
     """Plain text that reads the same in any markdown renderer: every ASCII punctuation
     character is backslash-escaped, so nothing in it can be markup."""
-    return "".join("\\" + c if c in _ASCII_PUNCT else c for c in clean(str(text)))
+    return clean(str(text)).translate(_ESCAPE_ALL)
 
 
 def quote(markdown: str) -> str:

@@ -28,7 +28,7 @@ from claude_nb.render.html import (
     pre,
     pretty_json,
 )
-from claude_nb.render.safe import code_fence, inert_markdown, plain_text, quote
+from claude_nb.render.safe import code_fence, inert_markdown, markdown_text, plain_text, quote
 from claude_nb.render.streaming import StreamingMarkdown
 from claude_nb.stream.state import (
     THINKING_BLOCKS,
@@ -265,7 +265,9 @@ class MarkdownRun(Segment):
                 for n, (title, where) in enumerate(self.sources, 1)
             )
             text += "\n\n**Sources**\n\n" + refs
-        return inert_markdown(text)
+        # While it streams (a display view re-sends the bundle), plain escaped text is
+        # enough and costs little; the saved copy is the inert markdown.
+        return inert_markdown(text) if self.finished else markdown_text(text)
 
     def plain(self) -> str:
         text = self.md.text
@@ -368,7 +370,7 @@ class ThinkingPanel(Segment):
             return "> 🔒 *Redacted thinking*"
         return (
             "<details><summary>💭 Thinking</summary>\n\n"
-            + quote(inert_markdown(self.text))
+            + quote(inert_markdown(self.text) if self.closed else markdown_text(self.text))
             + "\n\n</details>"
         )
 
