@@ -88,3 +88,8 @@ def test_code_is_where_markdown_says_it_is():
     assert interpolate(text, ns) == "```\n{v}\n```python\n{v}\n```\n7"
     # a code span may run over a line break, and hold single backticks in a double one
     assert interpolate("`a\n{v}` and `` ` {v} `` and {v}", ns) == "`a\n{v}` and `` ` {v} `` and 7"
+
+
+def test_xml_tags_around_a_fence_do_not_hide_it():
+    text = "<instructions>\nUse {v} here:\n```python\nd = {x: 1}\n```\n</instructions>"
+    assert interpolate(text, {"v": 7}) == text.replace("{v}", "7")

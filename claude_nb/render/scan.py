@@ -4,8 +4,10 @@ Two places must tell code from prose in *source* text: prompt interpolation fill
 ``{var}`` only outside code, and the saved ``text/markdown`` part escapes prose but keeps
 code as written. Regexes get this wrong (a line of three backticks plus ``python`` does
 not close a fence; a double-backtick span may hold single backticks), so this module
-asks markdown-it, with the syntax a GFM renderer that allows raw HTML has (CommonMark,
-HTML blocks, tables, strikethrough) plus inline math:
+asks markdown-it, with the syntax GFM renderers share (CommonMark, tables,
+strikethrough) plus inline math, and raw HTML blocks where the text will be rendered by
+one that allows them (the saved markdown; in a prompt, ``<document>`` lines are XML tags
+around prose and code, not blocks that hide a fence):
 
 - block rules that produce inline text (paragraph, headings, table cells) are wrapped to
   record where each line of their ``content`` sits in the source (:class:`Inline.pieces`);
@@ -94,8 +96,7 @@ class Scan:
     """A scanned text: its code blocks (line ranges) and its inline tokens."""
 
     text: str  # the text as scanned (line endings and NUL normalised as markdown-it does)
-    code_blocks: list[tuple[int, int]]  # [first line, end line) of fences and indented code
-    fences: list[tuple[int, int]]  # the same, fences only
+    fences: list[tuple[int, int]]  # [first line, end line) of fenced code blocks
     inlines: list[Inline]
     definitions: list[tuple[int, int, str]]  # reference definitions: destination span, href
     html_blocks: list[tuple[int, int]]  # [first line, end line) of raw HTML blocks
@@ -109,31 +110,32 @@ def normalize(text: str) -> str:
     return text.replace("\0", "\ufffd")
 
 
-def scan(text: str, triggers: str) -> Scan:
-    """Parse ``text``; inline tokens holding any of ``triggers`` get their spans."""
+def scan(text: str, triggers: str, html_blocks: bool = True) -> Scan:
+    """Parse ``text``; inline tokens holding any of ``triggers`` get their spans.
+
+    ``html_blocks``: read raw HTML blocks as a renderer that allows them does.
+    """
     text = normalize(text)
     env: dict[str, Any] = {"cnb_scan": _ScanEnv(triggers)}
     # markdown-it-py reads past the end of some HTML blocks on a last line without a
     # newline: parse with one (offsets are unchanged; no span reaches it).
-    tokens = _SCANNER.parse(text if text.endswith("\n") else text + "\n", env)
-    code_blocks, fences, html_blocks = [], [], []
+    parser = _SCANNER_HTML if html_blocks else _SCANNER
+    tokens = parser.parse(text if text.endswith("\n") else text + "\n", env)
+    fences, html = [], []
     for tok in tokens:
         if tok.map is None:
             continue
-        if tok.type in ("fence", "code_block"):
-            code_blocks.append((tok.map[0], tok.map[1]))
-            if tok.type == "fence":
-                fences.append((tok.map[0], tok.map[1]))
+        if tok.type == "fence":
+            fences.append((tok.map[0], tok.map[1]))
         elif tok.type == "html_block":
-            html_blocks.append((tok.map[0], tok.map[1]))
+            html.append((tok.map[0], tok.map[1]))
     scan_env: _ScanEnv = env["cnb_scan"]
     return Scan(
         text,
-        code_blocks,
         fences,
         scan_env.inlines,
         scan_env.definitions,
-        html_blocks,
+        html,
         scan_env.loose,
     )
 
@@ -155,7 +157,7 @@ def code_ranges(text: str) -> tuple[str, list[tuple[int, int]]]:
 
     Indented code is not counted: in a prompt, indentation is usually a list's.
     """
-    s = scan(text, "`")
+    s = scan(text, "`", html_blocks=False)
     starts = line_starts(s.text)
     ranges = [(starts[a], min(starts[b], len(s.text) + 1) - 1) for a, b in s.fences]
     for inline in s.inlines:
@@ -459,12 +461,13 @@ def _replace(ruler: Any, name: str, wrap: Callable[[Any], Any]) -> None:
     raise KeyError(name)
 
 
-def _scanner() -> MarkdownIt:
-    # Raw HTML blocks are read (they end paragraphs, so a renderer that allows them
-    # sees other blocks); inline HTML is not, as nothing in it is kept live.
-    md = MarkdownIt("commonmark", {"html": True})
+def _scanner(html_blocks: bool) -> MarkdownIt:
+    # Inline HTML is never read: nothing in it is kept live, so it is prose.
+    md = MarkdownIt("commonmark", {"html": html_blocks})
     md.enable(["table", "strikethrough"])
     md.disable("html_inline")
+    if not html_blocks:
+        md.disable("html_block")
     md.validateLink = lambda url: True  # type: ignore[method-assign]  # see every link
     dollarmath_syntax(md)
     md.block.ruler.disable("math_block")  # GFM renderers have no math blocks
@@ -486,4 +489,5 @@ def _scanner() -> MarkdownIt:
     return md
 
 
-_SCANNER = _scanner()
+_SCANNER = _scanner(html_blocks=False)
+_SCANNER_HTML = _scanner(html_blocks=True)
