@@ -285,3 +285,21 @@ def test_hostile_markdown_streams_exact_and_every_part_is_inert(
         assert_inert(RENDERER.render(md), frozenset({"a", "details", "summary"}))
     for plain in (run.plain(), thinking.plain()):
         assert_plain(plain)
+
+
+def test_a_servers_error_message_is_inert_in_every_part(offline_client: object) -> None:
+    """The footer's error line is the server's text: the saved markdown showed it raw."""
+    message = "<img src=x onerror=alert(1)> [x](javascript:alert(2)) ![i](http://e.example/i.png)"
+    fault = {"x-claude-nb-fault": f"error_after=5;message={message}"}
+    with offline_client.messages.stream(  # type: ignore[attr-defined]
+        model=MODEL,
+        max_tokens=32000,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-claude-nb-transcript": "markdown", **fault},
+    ) as s:
+        bundle = claude_nb.show(s, view="quiet")._repr_mimebundle_()
+    assert message in bundle["text/plain"]  # the message really is in the output
+    assert_inert(bundle["text/html"])
+    rendered = RENDERER.render(bundle["text/markdown"])
+    assert_inert(rendered)
+    assert message in visible_text(rendered)
