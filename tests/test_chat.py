@@ -1,6 +1,28 @@
 """Conversations are plain objects: ordered turns, re-runs replace, history stays valid."""
 
+import html.parser
+
+import pytest
+from markdown_it import MarkdownIt
+
 from claude_nb.notebook.chat import Chat
+from claude_nb.render.visible import visible_text
+
+# A markdown renderer that lets raw HTML through, as JupyterLab's does (before sanitising).
+RENDERER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+class Tags(html.parser.HTMLParser):
+    """Every tag and attribute of an HTML fragment."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self.attrs = [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend((tag, k, v or "") for k, v in attrs)
 
 
 def user(text):
@@ -66,8 +88,45 @@ def test_interrupted_tool_loop_keeps_the_history_valid():
 def test_repr_markdown_lists_turns():
     chat = Chat("c")
     chat.record("a", user("<b>hi</b>"), [answer("hello")], "complete")
-    md = chat._repr_markdown_()
-    assert "Chat `c`" in md and "&lt;b>hi&lt;/b>" in md and "hello" in md
+    rendered = RENDERER.render(chat._repr_markdown_())
+    assert "Chat c" in visible_text(rendered) and "hello" in rendered
+    assert "<b>hi</b>" in visible_text(rendered) and "<b>" not in rendered
+    html = chat._repr_html_()
+    assert "<code>c</code>" in html and "&lt;b&gt;hi&lt;/b&gt;" in html
+
+
+HOSTILE = (
+    "See ![chart](http://evil.example/leak.png?k=1) and [click](javascript:alert(1)),"
+    " <img src=x onerror=alert(2)>, <a href='javascript:alert(3)'>a</a> and `code`."
+)
+
+
+@pytest.mark.parametrize("part", ["_repr_html_", "_repr_markdown_"])
+def test_history_shows_the_models_text_inert(part):
+    """%claude history: no remote image loads and no script link survives, in any part."""
+    chat = Chat("c")
+    chat.record(
+        "a",
+        user("[me](javascript:alert(4)) ![x](https://e.example/i.png)"),
+        [answer(HOSTILE)],
+        "complete",
+    )
+    shown = getattr(chat, part)()
+    if part == "_repr_markdown_":  # rendered as JupyterLab renders markdown: raw HTML allowed
+        shown = RENDERER.render(shown)
+    tags = Tags(shown)
+    assert not {"img", "script", "iframe", "svg"} & set(tags.tags)
+    assert all(not v.lower().startswith("javascript:") for _, k, v in tags.attrs if k == "href")
+    assert not [a for a in tags.attrs if a[1].startswith("on")]
+    text = visible_text(shown)
+    assert "![chart](http://evil.example/leak.png?k=1)" in text  # shown as the text it is
+    assert "<img src=x onerror=alert(2)>" in text
+
+
+def test_history_plain_text_has_no_control_characters():
+    chat = Chat("c")
+    chat.record("a", user("hi"), [answer("red \x1b[31mtext\x1b[0m \x1b]52;c;aGk=\x07")], "complete")
+    assert not any(ord(c) < 32 and c != "\n" for c in repr(chat))
 
 
 def test_new_keeps_later_turns_when_its_cell_opens_the_chat():

@@ -5,6 +5,7 @@ import pytest
 
 from claude_nb.errors import PromptError
 from claude_nb.notebook.interp import interpolate
+from claude_nb.render.markdown import render_markdown
 
 
 def test_names_attributes_calls_and_format_specs_are_filled():
@@ -65,3 +66,30 @@ def test_dataframes_become_markdown_tables_truncated_with_a_note():
 def test_series_become_tables_and_pipes_are_escaped():
     s = pd.Series(["a|b", "c"], name="v")
     assert "a\\|b" in interpolate("{s}", {"s": s})
+
+
+def test_a_table_in_mid_sentence_is_set_off_by_blank_lines():
+    df = pd.DataFrame({"sales": [1, 2]})
+    text = interpolate("Look at {df} and tell me what you see.", {"df": df})
+    assert text.startswith("Look at\n\n|  | sales |\n")
+    assert text.endswith("| 1 | 2 |\n\nand tell me what you see.")
+    # rendered, the sentence's end is a paragraph of its own, not the table's last row
+    html = render_markdown(text)
+    assert "<p>and tell me what you see.</p>" in html
+    assert "tell me" not in html[html.index("<table>") : html.index("</table>")]
+
+
+def test_code_is_where_markdown_says_it_is():
+    ns = {"v": 7}
+    # "```x`" is not a fence (a backtick fence's info string has no backtick): prose
+    assert interpolate("```x`\n{v}", ns) == "```x`\n7"
+    # a line "```python" inside a fence does not close it
+    text = "```\n{v}\n```python\n{v}\n```\n{v}"
+    assert interpolate(text, ns) == "```\n{v}\n```python\n{v}\n```\n7"
+    # a code span may run over a line break, and hold single backticks in a double one
+    assert interpolate("`a\n{v}` and `` ` {v} `` and {v}", ns) == "`a\n{v}` and `` ` {v} `` and 7"
+
+
+def test_xml_tags_around_a_fence_do_not_hide_it():
+    text = "<instructions>\nUse {v} here:\n```python\nd = {x: 1}\n```\n</instructions>"
+    assert interpolate(text, {"v": 7}) == text.replace("{v}", "7")

@@ -16,6 +16,7 @@ from sdk_facts import MODEL
 import claude_nb
 from claude_nb import offline
 from claude_nb.notebook.runner import Run
+from claude_nb.render.visible import visible_text
 from claude_nb.views.terminal import TerminalView
 
 TRANSCRIPTS = offline.transcript_names()
@@ -179,6 +180,17 @@ def drop_or_stall(offline_server, spec, **client_kw):
             return claude_nb.show(s, view="quiet")
     finally:
         client.close()
+
+
+def test_the_static_copy_of_a_cut_off_answer_shows_no_half_typed_markup(offline_client):
+    # 34 events of the markdown transcript end inside "so **insp": an error cuts it there.
+    fault = {"x-claude-nb-fault": "error_after=34"}
+    with stream(offline_client, "markdown", headers=fault) as s:
+        r = claude_nb.show(s, view="quiet")
+    assert r.status == "error" and r.text.endswith("so **insp")
+    html = r._repr_mimebundle_()["text/html"]
+    assert "so <strong>insp</strong></p>" in html
+    assert "**" not in visible_text(html)
 
 
 def test_a_dropped_connection_keeps_the_partial_answer(offline_server):

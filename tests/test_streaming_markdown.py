@@ -11,7 +11,8 @@ import pytest
 from markdown_it.token import Token
 
 from claude_nb.render.markdown import create_markdown, render_markdown
-from claude_nb.render.streaming import Frame, StreamingMarkdown, repair_inline
+from claude_nb.render.repair import repair_inline
+from claude_nb.render.streaming import Frame, StreamingMarkdown
 from claude_nb.render.visible import visible_text
 from claude_nb.testing.flicker import FlickerMeter
 from claude_nb.testing.samples import llm_markdown
@@ -351,6 +352,63 @@ def test_repair_closes_openers_in_order() -> None:
     assert repair_inline("**see `x") == "**see `x`**"
     assert repair_inline("2*3") == "2*3"  # intraword: left literal
     assert repair_inline("[t](https://x") == "t"
+
+
+def test_an_unclosed_bracket_holds_back_only_a_bounded_run() -> None:
+    # "[" may still become a link, so a short run after it waits for "](" ...
+    assert visible_text(tail_after("The interval [2, 5) is open")) == "The interval"
+    # ... but not for ever: the rest of the paragraph shows once the run is long.
+    rest = " and 5 is not in it, because the bracket on the right is a parenthesis." * 4
+    shown = visible_text(tail_after("The interval [2, 5) is open" + rest))
+    assert shown == ("The interval [2, 5) is open" + rest).strip()
+    # the same bound for "[text][" (a reference link whose label never closes)
+    shown = visible_text(tail_after("Pairs [a][b" + rest))
+    assert shown.startswith("Pairs [a][b and 5 is not in it")
+
+
+def test_a_long_line_starting_with_a_bracket_is_not_held_as_a_reference() -> None:
+    line = "[2, 5) is the interval we need, and it goes on" + " and on" * 40
+    assert visible_text(tail_after(line)).endswith("and on")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Some **bold te", "<p>Some <strong>bold te</strong></p>\n"),
+        ("Use `code sp", "<p>Use <code>code sp</code></p>\n"),
+        ("See [the docs](https://exa", "<p>See the docs</p>\n"),
+        ("Some **bold** and **", "<p>Some <strong>bold</strong> and **</p>\n"),
+        ("It costs $", "<p>It costs $</p>\n"),
+        ("See [the docs", "<p>See [the docs</p>\n"),
+        ("# Head **line", "<h1>Head <strong>line</strong></h1>\n"),
+        ("| a | b |\n", "<p>| a | b |</p>\n"),
+    ],
+)
+def test_a_cut_off_answer_ends_with_the_live_repair(text: str, shown: str) -> None:
+    sm = StreamingMarkdown()
+    sm.append(text)
+    sm.render()
+    assert sm.finish(cut=True).frozen == shown
+
+
+def test_a_cut_off_answer_keeps_its_frozen_blocks_and_repairs_only_the_tail() -> None:
+    text = "Para **one** done.\n\nPara **two"
+    sm = StreamingMarkdown()
+    frames = []
+    for ch in text:
+        sm.append(ch)
+        frames.append(sm.render())
+    final = sm.finish(cut=True)
+    html = "".join(f.frozen for f in frames) + final.frozen
+    assert html == "<p>Para <strong>one</strong> done.</p>\n<p>Para <strong>two</strong></p>\n"
+
+
+def test_a_complete_answer_ends_exactly_as_the_one_shot_render() -> None:
+    for text in ("Some **bold te", "See [the docs", "| a | b |\n"):
+        sm = StreamingMarkdown()
+        sm.append(text)
+        sm.render()
+        assert sm.finish().frozen == render_markdown(text)
 
 
 def test_pending_display_math_is_shown_as_plain_tex() -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_nb.render.safe import esc, markdown_text, plain_text
+
 
 @dataclass
 class ChatTurn:
@@ -73,22 +75,44 @@ class Chat:
         for n, turn in enumerate(self.turns, 1):
             lines.append(f"  {n}. you: {_preview(turn.user, 100)}")
             for reply in turn.replies:
-                who = "claude" if reply["role"] == "assistant" else "tool results"
-                lines.append(f"     {who}: {_preview(reply, 100)}")
-        return "\n".join(lines)
+                lines.append(f"     {_who(reply)}: {_preview(reply, 100)}")
+        return plain_text("\n".join(lines))
+
+    # Previews are the model's (and the user's) text: shown as text, never as markup.
+
+    def _repr_html_(self) -> str:
+        name = f"<code>{esc(self.name)}</code>"
+        if not self.turns:
+            return f"<p><i>Chat {name} is empty.</i></p>"
+        rows = [(0, f"<b>Chat {name}</b> — {len(self.turns)} turn(s)")]
+        for n, turn in enumerate(self.turns, 1):
+            rows.append((0, f"<b>{n}. you:</b> {esc(_preview(turn.user))}"))
+            for reply in turn.replies:
+                rows.append((1, f"<b>{_who(reply)}:</b> {esc(_preview(reply))}"))
+            if turn.status != "complete":
+                rows.append((1, f"<i>({esc(turn.status)})</i>"))
+        return "".join(
+            f'<div style="margin: 2px 0 2px {1.5 * level}em">{row}</div>' for level, row in rows
+        )
 
     def _repr_markdown_(self) -> str:
+        name = markdown_text(self.name)
         if not self.turns:
-            return f"*Chat `{self.name}` is empty.*"
-        lines = [f"**Chat `{self.name}`** — {len(self.turns)} turn(s)\n"]
+            return f"*Chat {name} is empty.*"
+        lines = [f"**Chat {name}** — {len(self.turns)} turn(s)\n"]
         for n, turn in enumerate(self.turns, 1):
-            lines.append(f"**{n}. you:** {_preview(turn.user)}")
+            lines.append(f"**{n}. you:** {markdown_text(_preview(turn.user))}")
             for reply in turn.replies:
-                who = "claude" if reply["role"] == "assistant" else "tool results"
-                lines.append(f"&nbsp;&nbsp;&nbsp;**{who}:** {_preview(reply)}")
+                lines.append(
+                    f"&nbsp;&nbsp;&nbsp;**{_who(reply)}:** {markdown_text(_preview(reply))}"
+                )
             if turn.status != "complete":
-                lines.append(f"&nbsp;&nbsp;&nbsp;*({turn.status})*")
+                lines.append(f"&nbsp;&nbsp;&nbsp;*({markdown_text(turn.status)})*")
         return "\n\n".join(lines)
+
+
+def _who(reply: dict[str, Any]) -> str:
+    return "claude" if reply["role"] == "assistant" else "tool results"
 
 
 def _preview(message: dict[str, Any], limit: int = 160) -> str:
@@ -110,7 +134,7 @@ def _preview(message: dict[str, Any], limit: int = 160) -> str:
             else:
                 parts.append(f"[{btype}]")
         text = " ".join(parts)
-    text = " ".join(text.split()).replace("<", "&lt;")
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,14 +1,17 @@
 """``{expr}`` in a prompt, filled from the notebook's namespace — without breaking on braces.
 
 Prompts are full of code and JSON. So:
-- nothing inside fenced code blocks or inline code spans is touched;
+- nothing inside fenced code blocks or inline code spans is touched (where code is,
+  markdown-it says: :func:`claude_nb.render.scan.code_ranges`, the scanner the saved
+  markdown uses too);
 - ``{{`` and ``}}`` stand for literal braces;
 - a brace group is a variable only if its content is a Python expression that reads a
   name (``{df}``, ``{df.shape}``, ``{rows[0]}``, ``{len(df)}``, ``{price:.2f}``,
   ``{x!r}``); ``{"a": 1}``, ``{x: y for ...}``, ``{}`` and ``{1, 2}`` stay as written;
 - a variable that is undefined or raises is one clear error, before anything is sent.
 
-DataFrames and Series become markdown tables (long ones truncated, with a note).
+DataFrames and Series become markdown tables (long ones truncated, with a note), set
+off by blank lines so a table in mid-sentence does not swallow the rest of it.
 """
 
 from __future__ import annotations
@@ -18,79 +21,95 @@ import re
 from typing import Any
 
 from claude_nb.errors import PromptError
+from claude_nb.render.scan import code_ranges
 
 FORMAT_SPEC = re.compile(r"^(.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(\.\d+)?[bcdeEfFgGnosxX%]?$")
-FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
 MAX_ROWS = 40
 MAX_COLS = 20
 MAX_CELL = 200
 
 
+class _Prompt:
+    """The interpolated prompt as it is built; tables get a blank line on each side."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.after_block = False
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        if self.after_block:
+            text = text.lstrip(" \t")
+            if not text:
+                return
+            self.after_block = False
+            if not text.startswith("\n\n"):
+                text = ("\n" if text.startswith("\n") else "\n\n") + text
+        self.parts.append(text)
+
+    def block(self, text: str) -> None:
+        """A table: on its own, with blank lines around it."""
+        before = "".join(self.parts).rstrip(" \t")
+        if before and not before.endswith("\n\n"):
+            before += "\n" if before.endswith("\n") else "\n\n"
+        self.parts = [before, text]
+        self.after_block = True
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
     """The prompt with every ``{expr}`` outside code replaced by its value."""
-    out: list[str] = []
-    fence: str | None = None
-    for line in prompt.splitlines(keepends=True):
-        m = FENCE.match(line)
-        if fence is not None:
-            out.append(line)
-            if (
-                m
-                and m.group(2)[0] == fence[0]
-                and len(m.group(2)) >= len(fence)
-                and not line[m.end() :].strip()
-            ):
-                fence = None
+    text, code = code_ranges(prompt)
+    out = _Prompt()
+    pos = 0
+    for start, end in code:
+        if start < pos:
             continue
-        if m:
-            fence = m.group(2)
-            out.append(line)
-            continue
-        out.append(_line(line, namespace))
-    return "".join(out)
+        _prose(text[pos:start], namespace, out)
+        out.add(text[start:end])
+        pos = end
+    _prose(text[pos:], namespace, out)
+    return out.text()
 
 
-def _line(line: str, namespace: dict[str, Any]) -> str:
-    """Interpolate one line outside fences, skipping inline code spans."""
-    out: list[str] = []
-    i, n = 0, len(line)
+def _prose(text: str, namespace: dict[str, Any], out: _Prompt) -> None:
+    """Interpolate text outside code."""
+    i, n = 0, len(text)
+    run = 0  # start of the literal text not yet added
     while i < n:
-        c = line[i]
-        if c == "`":
-            run = len(line[i:]) - len(line[i:].lstrip("`"))
-            ticks = line[i : i + run]
-            close = line.find(ticks, i + run)
-            while close != -1 and line[close + run : close + run + 1] == "`":
-                close = line.find(ticks, close + run + 1)
-            if close == -1:
-                out.append(ticks)
-                i += run
-                continue
-            out.append(line[i : close + run])
-            i = close + run
-            continue
+        c = text[i]
         if c == "{":
-            if line.startswith("{{", i):
-                out.append("{")
-                i += 2
+            if text.startswith("{{", i):
+                out.add(text[run:i] + "{")
+                i = run = i + 2
                 continue
-            end = _matching_brace(line, i)
+            end = _matching_brace(text, i)
             if end is None:
-                out.append(c)
                 i += 1
                 continue
-            inner = line[i + 1 : end]
-            value = _field(inner, namespace)
-            out.append(line[i : end + 1] if value is None else value)
+            value = _field(text[i + 1 : end], namespace)
+            if value is not None:
+                out.add(text[run:i])
+                if isinstance(value, _Table):
+                    out.block(value)
+                else:
+                    out.add(value)
+                run = end + 1
             i = end + 1
             continue
-        if c == "}" and line.startswith("}}", i):
-            out.append("}")
-            i += 2
+        if c == "}" and text.startswith("}}", i):
+            out.add(text[run:i] + "}")
+            i = run = i + 2
             continue
-        out.append(c)
         i += 1
-    return "".join(out)
+    out.add(text[run:])
+
+
+class _Table(str):
+    """A value that reads as a markdown table (a block of its own in the prompt)."""
 
 
 def _matching_brace(s: str, start: int) -> int | None:
@@ -198,7 +217,7 @@ def to_prompt_text(value: Any) -> str:
     kind = type(value).__name__
     module = type(value).__module__
     if module.startswith("pandas") and kind in ("DataFrame", "Series"):
-        return dataframe_markdown(value.to_frame() if kind == "Series" else value)
+        return _Table(dataframe_markdown(value.to_frame() if kind == "Series" else value))
     return str(value)
 
 

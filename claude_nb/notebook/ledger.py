@@ -8,14 +8,13 @@ name a gateway reports, a status): every cell goes through :func:`html_cell` or
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from claude_nb.notebook.result import Result
-from claude_nb.render.html import esc
+from claude_nb.render.safe import esc, plain_text
 from claude_nb.stream.usage import PRICES_AS_OF, Price, estimate_cost, usage_dict
 
 
@@ -53,7 +52,6 @@ TOKEN_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def html_cell(value: object) -> str:
@@ -63,7 +61,7 @@ def html_cell(value: object) -> str:
 
 def plain_cell(value: object) -> str:
     """A ledger value as plain text, with no control character a terminal would act on."""
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value))
+    return plain_text(value)
 
 
 class Ledger:

@@ -16,7 +16,6 @@ under the view.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import time
@@ -45,6 +44,7 @@ from claude_nb.notebook.request import build_request, count_tokens
 from claude_nb.notebook.result import Result
 from claude_nb.notebook.runner import Run, response_hook
 from claude_nb.notebook.tool_loop import converse
+from claude_nb.render.safe import esc, plain_text
 from claude_nb.sdk import EFFORTS, default_model
 from claude_nb.stream.state import Outcome
 from claude_nb.stream.usage import PRICES_AS_OF, estimate_cost
@@ -323,10 +323,10 @@ class Claude(Magics):
         ]
         html_out = (
             "<div class='cnb-dry-run'><div style='font-size:12px;color:#8a8a8a'>🧪 dry run — "
-            + " · ".join(html.escape(x) for x in lines)
-            + f"</div><pre style='white-space:pre-wrap'>{html.escape(body)}</pre></div>"
+            + " · ".join(esc(x) for x in lines)
+            + f"</div><pre style='white-space:pre-wrap'>{esc(body)}</pre></div>"
         )
-        plain = "\n".join(["dry run:", *lines, body])
+        plain = plain_text("\n".join(["dry run:", *lines, body]))
         display({"text/html": html_out, "text/plain": plain}, raw=True)
         self._ns["_claude_request"] = shown
 

@@ -3,7 +3,8 @@
 Everything here is inline-styled: an untrusted notebook strips ``<style>`` tags but keeps
 ``style`` attributes, so the saved output looks like the live one. Colours are
 theme-neutral (greys as translucent rgba) so light and dark themes both read well.
-Every string from the model or a tool goes through :func:`esc`.
+Every string from the model or a tool goes through :func:`esc` (the one HTML escape, from
+:mod:`claude_nb.render.safe`).
 
 ``pid`` arguments name a part for the live widget (``data-cnb`` attributes it patches);
 the static output passes ``None`` and gets the same markup without them.
@@ -11,9 +12,31 @@ the static output passes ``None`` and gets the same markup without them.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
+
+from claude_nb.render.safe import esc
+
+__all__ = [
+    "ACCENT",
+    "BADGE_STYLE",
+    "BORDER",
+    "LINE_STYLE",
+    "MUTED",
+    "PRE_STYLE",
+    "ROOT_STYLE",
+    "STATUS_COLOR",
+    "SUBTLE_BG",
+    "badge",
+    "details",
+    "esc",
+    "fmt_int",
+    "fmt_secs",
+    "label",
+    "part",
+    "pre",
+    "pretty_json",
+]
 
 MUTED = "#8a8a8a"
 BORDER = "rgba(128,128,128,0.35)"
@@ -51,11 +74,6 @@ BADGE_STYLE = (
     "display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 11px;"
     " font-weight: 600; letter-spacing: 0.03em;"
 )
-
-
-def esc(text: Any) -> str:
-    """Escape text for HTML content and attribute values."""
-    return html.escape(str(text), quote=True)
 
 
 def part(pid: str | None, name: str) -> str:

@@ -16,12 +16,17 @@ in a ``mathjax_ignore`` container: only our spans get typeset, never a stray ``$
 Dollar math follows pandoc's rules, so "it costs $5 and $10" stays text.
 
 Code blocks are highlighted with inline styles (:mod:`claude_nb.render.highlight`).
+
+Each extension is a markdown-it plugin (``md.use(plugin)``): :func:`safe_links_plugin`,
+:func:`math_plugin` (its syntax alone: :func:`dollarmath_syntax`,
+:func:`math_brackets_plugin`, which the scanner of :mod:`claude_nb.render.scan` shares),
+:func:`code_plugin`; the streaming view adds :mod:`claude_nb.render.repair`'s.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
@@ -40,10 +45,15 @@ __all__ = [
     "LINK_REL",
     "MD",
     "code_block_html",
+    "code_plugin",
     "create_markdown",
+    "dollarmath_syntax",
     "fence_lang",
     "is_safe_url",
+    "math_brackets_plugin",
+    "math_plugin",
     "render_markdown",
+    "safe_links_plugin",
 ]
 
 LINK_REL = "noopener noreferrer nofollow"
@@ -192,16 +202,6 @@ def _secure_links(state: StateCore) -> None:
         block.children = kept
 
 
-def _after_block_hook(state: StateCore) -> None:
-    """Lets the streaming renderer repair the display copy between block and inline parsing.
-
-    A no-op unless the caller put a ``cnb_after_block`` callable in ``env``.
-    """
-    hook: Callable[[StateCore], None] | None = state.env.get("cnb_after_block")
-    if hook is not None:
-        hook(state)
-
-
 # --- render rules -----------------------------------------------------------------------
 
 
@@ -221,9 +221,7 @@ def _render_fence(
 ) -> str:
     token = tokens[idx]
     lang = fence_lang(token.info)
-    live = env.get("cnb_live_code") if token.meta.get("cnb_live") else None
-    inner = live(lang, token.content) if live else highlight_code(token.content, lang)
-    return code_block_html(lang, inner)
+    return code_block_html(lang, highlight_code(token.content, lang))
 
 
 def _render_code_block(
@@ -267,11 +265,52 @@ def _render_math_block(
     return _math_html(tokens[idx].content.strip(), display=True, block=True)
 
 
-def _render_math_pending(
-    self: RendererProtocol, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    """An unclosed ``$$``/``\\[`` block while it streams (only the live view makes these)."""
-    return f'<pre class="cnb-math-pending">{escapeHtml(tokens[idx].content)}</pre>\n'
+# --- plugins (``md.use(plugin)``) -----------------------------------------------------
+
+
+def dollarmath_syntax(md: MarkdownIt) -> None:
+    """Dollar math as pandoc reads it: "it costs $5 and $10" stays text."""
+    dollarmath_plugin(
+        md,
+        allow_labels=False,
+        allow_space=False,
+        allow_digits=False,
+        allow_blank_lines=False,
+        double_inline=True,
+    )
+
+
+def math_brackets_plugin(md: MarkdownIt, blocks: bool = True) -> None:
+    """``\\(x\\)`` and ``\\[x\\]`` math inside paragraphs and (``blocks``) on their own lines."""
+    md.inline.ruler.before("escape", "math_brackets", _math_brackets_inline)
+    if blocks:
+        md.block.ruler.before("fence", "math_brackets_block", _math_brackets_block)
+
+
+def math_plugin(md: MarkdownIt) -> None:
+    """Dollar and bracket math, rendered as MathJax-ready spans (unsafe TeX as code)."""
+    dollarmath_syntax(md)
+    math_brackets_plugin(md)
+    md.add_render_rule("math_inline", _render_math_inline)
+    md.add_render_rule("math_inline_double", _render_math_inline_double)
+    md.add_render_rule("math_block", _render_math_block)
+
+
+def safe_links_plugin(md: MarkdownIt) -> None:
+    """Links only to safe URLs, images never loaded (see the module docstring)."""
+    # Parse every destination as a link and judge it after parsing (_secure_links, the
+    # image renderer): a refused URL then leaves the link text, not raw "[x](...)".
+    md.validateLink = _parse_any_link  # type: ignore[method-assign]
+    md.core.ruler.push("cnb_links", _secure_links)
+    md.add_render_rule("image", _render_image)
+
+
+def code_plugin(md: MarkdownIt) -> None:
+    """Highlighted fences, plain indented code, left-aligned table cells."""
+    md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("code_block", _render_code_block)
+    md.add_render_rule("th_open", _render_cell_open)
+    md.add_render_rule("td_open", _render_cell_open)
 
 
 def create_markdown() -> MarkdownIt:
@@ -287,32 +326,7 @@ def create_markdown() -> MarkdownIt:
         md.enable("linkify")
         md.core.ruler.disable("linkify")
         md.linkify.set({"fuzzy_link": False, "fuzzy_email": False})  # type: ignore[union-attr]
-    # Parse every destination as a link and judge it after parsing (_secure_links, the
-    # image renderer): a refused URL then leaves the link text, not raw "[x](...)".
-    md.validateLink = _parse_any_link  # type: ignore[method-assign]
-    dollarmath_plugin(
-        md,
-        allow_labels=False,
-        allow_space=False,
-        allow_digits=False,
-        allow_blank_lines=False,
-        double_inline=True,
-    )
-    md.inline.ruler.before("escape", "math_brackets", _math_brackets_inline)
-    md.block.ruler.before("fence", "math_brackets_block", _math_brackets_block)
-    tasklists_plugin(md)
-    md.core.ruler.after("block", "cnb_after_block", _after_block_hook)
-    md.core.ruler.push("cnb_links", _secure_links)
-    md.add_render_rule("fence", _render_fence)
-    md.add_render_rule("th_open", _render_cell_open)
-    md.add_render_rule("td_open", _render_cell_open)
-    md.add_render_rule("code_block", _render_code_block)
-    md.add_render_rule("image", _render_image)
-    md.add_render_rule("math_inline", _render_math_inline)
-    md.add_render_rule("math_inline_double", _render_math_inline_double)
-    md.add_render_rule("math_block", _render_math_block)
-    md.add_render_rule("cnb_math_pending", _render_math_pending)
-    return md
+    return md.use(safe_links_plugin).use(math_plugin).use(tasklists_plugin).use(code_plugin)
 
 
 MD = create_markdown()

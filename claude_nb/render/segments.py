@@ -30,6 +30,7 @@ from claude_nb.render.html import (
     pre,
     pretty_json,
 )
+from claude_nb.render.safe import code_fence, inert_markdown, markdown_text, plain_text, quote
 from claude_nb.render.streaming import StreamingMarkdown
 from claude_nb.stream.protocol import THINKING_BLOCKS, TOOL_BLOCKS
 from claude_nb.stream.state import (
@@ -41,6 +42,7 @@ from claude_nb.stream.state import (
 )
 
 Op = list[Any]
+CUT_OFF_STOPS = ("max_tokens", "model_context_window_exceeded")
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 RESULT_DISPLAY_LIMIT = 4_000
 
@@ -63,7 +65,7 @@ def common_prefix_len(a: str, b: str) -> int:
 def js_len(text: str) -> int:
     """Length in UTF-16 code units: the browser slices strings by those, and an emoji
     outside the BMP is one Python character but two JavaScript ones."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 class Segment:
@@ -158,11 +160,11 @@ class MarkdownRun(Segment):
             self.unsent.append(frame.frozen)
         self.tail = frame.tail
 
-    def finish(self, t: float) -> None:
+    def finish(self, t: float, cut: bool = False) -> None:
         if self.finished:
             return
         self.finished = True
-        frame = self.md.finish()
+        frame = self.md.finish(cut)
         if getattr(frame, "replace", False):
             # A construct that needs the whole text (e.g. a reference link defined after
             # its use): the authoritative one-shot render replaces the incremental one.
@@ -264,7 +266,9 @@ class MarkdownRun(Segment):
                 for n, (title, where) in enumerate(self.sources, 1)
             )
             text += "\n\n**Sources**\n\n" + refs
-        return text
+        # While it streams (a display view re-sends the bundle), plain escaped text is
+        # enough and costs little; the saved copy is the inert markdown.
+        return inert_markdown(text) if self.finished else markdown_text(text)
 
     def plain(self) -> str:
         text = self.md.text
@@ -273,7 +277,7 @@ class MarkdownRun(Segment):
                 f"  [{n}] {title} {where}".rstrip()
                 for n, (title, where) in enumerate(self.sources, 1)
             )
-        return text
+        return plain_text(text)
 
 
 class ThinkingPanel(Segment):
@@ -367,14 +371,14 @@ class ThinkingPanel(Segment):
             return "> 🔒 *Redacted thinking*"
         return (
             "<details><summary>💭 Thinking</summary>\n\n"
-            + quote_block(self.text)
+            + quote(inert_markdown(self.text) if self.closed else markdown_text(self.text))
             + "\n\n</details>"
         )
 
     def plain(self) -> str:
         if self.redacted:
             return "[redacted thinking]"
-        return "[thinking]\n" + indent(self.text) + "\n[/thinking]"
+        return plain_text("[thinking]\n" + indent(self.text) + "\n[/thinking]")
 
 
 class ToolPanel(Segment):
@@ -535,9 +539,10 @@ class ToolPanel(Segment):
 
     def markdown(self) -> str:
         result = self.result_text()
-        out = f"<details><summary>🔧 {esc(self.name)}</summary>\n\n```json\n{self.input_text()}\n```\n"
+        out = f"<details><summary>🔧 {esc(self.name)}</summary>\n\n"
+        out += code_fence(self.input_text(), "json") + "\n"
         if result:
-            out += f"\nResult:\n\n```\n{result}\n```\n"
+            out += "\nResult:\n\n" + code_fence(result) + "\n"
         return out + "\n</details>"
 
     def plain(self) -> str:
@@ -545,7 +550,7 @@ class ToolPanel(Segment):
         result = self.result_text()
         if result:
             out += "\n  -> " + indent(result, "     ").lstrip()
-        return out
+        return plain_text(out)
 
 
 class GenericPanel(Segment):
@@ -577,10 +582,11 @@ class GenericPanel(Segment):
         return f"<div{part(pid, 'root')}>{inner}</div>"
 
     def markdown(self) -> str:
-        return f"<details><summary>{esc(self.block.type)}</summary>\n\n```json\n{pretty_json(self.payload())}\n```\n\n</details>"
+        fence = code_fence(pretty_json(self.payload()), "json")
+        return f"<details><summary>{esc(self.block.type)}</summary>\n\n{fence}\n\n</details>"
 
     def plain(self) -> str:
-        return f"[{self.block.type}] {compact(pretty_json(self.payload()))}"
+        return plain_text(f"[{self.block.type}] {compact(pretty_json(self.payload()))}")
 
 
 class Layout:
@@ -637,12 +643,29 @@ class Layout:
         elif kind == "turn":
             self._last_text = None
         elif kind == "end":
+            cut = self._cut_text()
             for seg in self.segments:
-                seg.finish(self.state.elapsed)
+                if seg is cut:
+                    cut.finish(self.state.elapsed, cut=True)
+                else:
+                    seg.finish(self.state.elapsed)
         elif kind == "status":
             pass  # the header shows it; no segment changes
         else:
             assert_never(kind)
+
+    def _cut_text(self) -> MarkdownRun | None:
+        """The text run the answer was cut off in (the message never completed, or it
+        hit max_tokens): it ends with the live view's repair, not half-typed markup."""
+        turn = self.state.turns[-1] if self.state.turns else None
+        if turn is None or not turn.blocks:
+            return None
+        seg = self._by_block.get((len(self.state.turns) - 1, turn.blocks[-1].index))
+        if isinstance(seg, MarkdownRun) and (
+            not turn.complete or self.state.stop_reason in CUT_OFF_STOPS
+        ):
+            return seg
+        return None
 
     def _content(self, turn: int, index: int) -> Any:
         message = self.state.turns[turn].message
@@ -812,7 +835,3 @@ def compact(text: str, limit: int = 200) -> str:
 
 def indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-
-
-def quote_block(text: str) -> str:
-    return "\n".join("> " + esc(line) for line in text.splitlines())

@@ -14,10 +14,8 @@ the blocks that can no longer change out of every parse:
   reference definition that arrives *after* a block that uses it; ``finish()`` detects
   that and asks the view to replace everything (``Frame.replace``).
 - The still-open blocks are rendered as ``Frame.tail`` after a *display-only* repair
-  (the source and the frozen cache are never touched): a last line whose meaning
-  depends on the next one is held back, inline syntax is closed optimistically, half
-  links show only their text, and an open code fence is highlighted line by line.
-  The aim is that nothing the reader sees later vanishes (see :mod:`claude_nb.render.visible`).
+  (:mod:`claude_nb.render.repair`; the source and the frozen cache are never touched).
+  An answer that was cut off ends with the same repair (``finish(cut=True)``).
 - A long open code fence, table or list would still be re-parsed on every paint, so
   while each new line provably continues it (a fast path), only the new end is parsed
   and the finished rows/items/lines are reused. Fast paths never freeze anything.
@@ -26,19 +24,22 @@ the blocks that can no longer change out of every parse:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
-from claude_nb.render.highlight import LiveHighlighter
-from claude_nb.render.markdown import MD, code_block_html, fence_lang, render_markdown
+from claude_nb.render.markdown import code_block_html, create_markdown, fence_lang
+from claude_nb.render.repair import HoldLastLine, Tail, tail_repair_plugin
 
-__all__ = ["Frame", "StreamingMarkdown", "repair_inline"]
+__all__ = ["LIVE_MD", "Frame", "StreamingMarkdown"]
+
+LIVE_MD = create_markdown().use(tail_repair_plugin)
+"""The shared parser for streaming: :data:`~claude_nb.render.markdown.MD` plus the tail
+repair, which acts only on parses that ask for it (everything else renders the same)."""
 
 
 @dataclass(frozen=True)
@@ -55,311 +56,12 @@ class Frame:
     replace: bool = False
 
 
-# --- display repair of the last line ------------------------------------------------------
-
-# A partial last line whose meaning depends on what comes next: list/quote/heading
-# markers alone, setext or hr underlines, a fence or display-math opener being typed, a
-# table row or delimiter row in progress.
-_HOLD_PARTIAL = re.compile(
-    r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*"
-    r"(?:[-+*=_#~`\s]*|\d{1,9}[.)]?|`{3,}[^`]*|~{3,}.*|\$\$?|\\\[?|\|.*|[|:\- \t]+)\Z"
-)
-# A short partial line with a pipe may be a table header without leading pipe.
-_MAX_HELD_ROW = 300
-# A partial line that may turn out to be a reference definition (which renders as nothing).
-_HOLD_REF_DEF = re.compile(r" {0,3}\[(?:[^\]]*|[^\]]*\]:.*)\Z")
-# A line that may open a ``$$``/``\[`` block whose closing markdown-it looks ahead for.
+# A line that may open a ``$$``/``\\[`` block whose closing markdown-it looks ahead for.
 _MATH_OPENER = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:\$\$|\\\[)")
 _BLANK = re.compile(r"[ \t]*\Z")
 
-# Inline repair: characters that start something whose meaning depends on what follows.
-_SPECIAL = re.compile(r"[\\`*_~\[<$!]|(?:https?|ftp)://|mailto:", re.IGNORECASE)
-_URL_BODY = re.compile(r"\S*")
-_AUTOLINK_DONE = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^<>\x00-\x20]*>|<[^\s<>@]+@[^\s<>]+>")
-_AUTOLINK_PARTIAL = re.compile(r"<[^\s<>]*\Z")
-_CURRENCY_AMOUNT = re.compile(r"\d[\d.,]*")
-_CURRENCY_NEXT = frozenset(" \t\n.,;:!?)%/-")
-_MAX_HELD_MATH = 400  # an unclosed "$" further back than this is text, not math being typed
-
-
-def _is_ws(ch: str) -> bool:
-    return not ch or ch.isspace()
-
-
-def _is_punct(ch: str) -> bool:
-    return bool(ch) and unicodedata.category(ch)[0] in "PS"
-
-
-def _has_content(text: str) -> bool:
-    return bool(text.strip(" \t\n*_~"))
-
-
-def _escaped(s: str, pos: int) -> bool:
-    n = 0
-    while pos > 0 and s[pos - 1] == "\\":
-        n += 1
-        pos -= 1
-    return n % 2 == 1
-
-
-def _math_close(s: str, j: int) -> int | None:
-    """End index of the ``$``/``$$`` math opening at ``j`` (dollarmath's pandoc-like rules).
-
-    Returns -1 when no closing ``$`` exists yet, None when this ``$`` is not math.
-    """
-    n = len(s)
-    nxt = s[j + 1 : j + 2]
-    if _is_ws(nxt) or (j > 0 and s[j - 1].isdigit()):
-        return None
-    double = nxt == "$"
-    start = j + (2 if double else 1)
-    e = start
-    while True:
-        e = s.find("$", e)
-        if e < 0:
-            return -1
-        if _escaped(s, e):
-            e += 1
-            continue
-        if double:
-            if e + 1 >= n:
-                return -1
-            if s[e + 1] != "$":
-                e += 1
-                continue
-            e += 1
-        break
-    body = s[start : e - 1] if double else s[start:e]
-    if not body or s[e - 1].isspace() or s[e + 1 : e + 2].isdigit():
-        return None
-    return e
-
-
-def _close_of(s: str, j: int, open_: str, close: str, blank_line_ends: bool = False) -> int:
-    """Index of the ``close`` matching the ``open_`` at ``j`` (escapes skipped), or -1.
-
-    ``[...]`` for a link's text; ``(...)`` for its destination, which a blank line ends.
-    """
-    depth = 0
-    k = j
-    n = len(s)
-    while k < n:
-        ch = s[k]
-        if ch == "\\":
-            k += 2
-            continue
-        if ch == open_:
-            depth += 1
-        elif ch == close:
-            depth -= 1
-            if depth == 0:
-                return k
-        elif blank_line_ends and ch == "\n" and s[k + 1 : k + 2] == "\n":
-            return -1
-        k += 1
-    return -1
-
-
-def repair_inline(s: str) -> str:
-    """The display copy of a still-growing inline run: nothing shown should vanish later.
-
-    Unclosed emphasis, strikethrough and code spans are closed optimistically (an opener
-    with nothing after it yet is dropped); a half link shows only its text and a half
-    image nothing; an unclosed ``$``/``\\(`` math, a partial autolink, a ``[text]`` that
-    may still become a link, and a trailing delimiter run are held back until the
-    following characters decide what they are. Prices ("$5 and $10") are left alone.
-    """
-    s = s.rstrip("*_~")
-    if s.endswith("!") or (s.endswith("\\") and (len(s) - len(s.rstrip("\\"))) % 2):
-        s = s[:-1]  # "!" may open an image, a lone "\\" escapes what comes next
-    n = len(s)
-    cut = n
-    code_suffix = ""
-    delims: list[tuple[int, str, int, bool, bool]] = []
-    i = 0
-    while True:
-        m = _SPECIAL.search(s, i)
-        if m is None:
-            break
-        j = m.start()
-        c = s[j]
-        if m.end() - j > 1:  # a bare URL: its "_" and "*" are not emphasis
-            url = _URL_BODY.match(s, j).group()  # type: ignore[union-attr]
-            i = j + len(url.rstrip(".,;:!?*_~)'\""))
-            continue
-        if c == "\\":
-            nxt = s[j + 1 : j + 2]
-            if nxt in ("(", "["):
-                e = s.find("\\)" if nxt == "(" else "\\]", j + 2)
-                if e < 0 and n - j <= _MAX_HELD_MATH:
-                    cut = j
-                    break
-                i = j + 2 if e < 0 else e + 2
-                continue
-            i = j + 2
-            continue
-        if c == "`":
-            k = j
-            while k < n and s[k] == "`":
-                k += 1
-            run = k - j
-            e = k
-            found = False
-            while True:
-                e = s.find("`" * run, e)
-                if e < 0:
-                    break
-                ee = e + run
-                while ee < n and s[ee] == "`":
-                    ee += 1
-                if ee - e == run:
-                    found = True
-                    break
-                e = ee
-            if found:
-                i = e + run
-                continue
-            if s[k:].strip():
-                code_suffix = (" " if s.endswith("`") else "") + "`" * run
-            else:
-                cut = j
-            break
-        if c == "$":
-            if j + 1 == n or s[j + 1 :] == "$":  # "$" or "$$" just typed: math or a price?
-                cut = j
-                break
-            e = _math_close(s, j)
-            if e is None:
-                i = j + 1
-                continue
-            if e + 1 == n:  # closed by the last character: a digit next would undo it
-                cut = j
-                break
-            if e >= 0:
-                i = e + 1
-                continue
-            if s[j + 1 : j + 2].isdigit():
-                amount = _CURRENCY_AMOUNT.match(s, j + 1).end()  # type: ignore[union-attr]
-                if amount < n and s[amount] in _CURRENCY_NEXT:
-                    i = j + 1  # "$5 and $10": a price, not math
-                    continue
-            if n - j <= _MAX_HELD_MATH:
-                cut = j
-                break
-            i = j + 1
-            continue
-        if c in "[!":
-            if c == "!":
-                if s[j + 1 : j + 2] != "[":
-                    i = j + 1
-                    continue
-                b = j + 1
-            else:
-                b = j
-            e = _close_of(s, b, "[", "]")
-            after = s[e + 1 : e + 2] if e >= 0 else ""
-            if e < 0 or not after:
-                cut = j
-                break
-            if after == "(":
-                p = _close_of(s, e + 1, "(", ")", blank_line_ends=True)
-                if p >= 0:
-                    i = p + 1
-                    continue
-                if c == "!":
-                    cut = j
-                    break
-                s = s[:j] + s[b + 1 : e]  # a half link: keep its text, drop the URL
-                n = cut = len(s)
-                i = j
-                continue
-            if after == "[":
-                r = s.find("]", e + 2)
-                if r < 0:
-                    cut = j
-                    break
-                i = r + 1
-                continue
-            i = b + 1
-            continue
-        if c == "<":
-            done = _AUTOLINK_DONE.match(s, j)
-            if done:
-                i = done.end()
-                continue
-            if _AUTOLINK_PARTIAL.match(s, j):
-                cut = j
-                break
-            i = j + 1
-            continue
-        # emphasis / strikethrough delimiter run
-        k = j
-        while k < n and s[k] == c:
-            k += 1
-        prev = s[j - 1] if j else ""
-        nxt = s[k] if k < n else ""
-        left = not _is_ws(nxt) and (not _is_punct(nxt) or _is_ws(prev) or _is_punct(prev))
-        right = not _is_ws(prev) and (not _is_punct(prev) or _is_ws(nxt) or _is_punct(nxt))
-        if c == "_":
-            can_open = left and (not right or _is_punct(prev))
-            can_close = right and (not left or _is_punct(nxt))
-        else:
-            can_open, can_close = left, right
-        if c != "~" or k - j == 2:
-            delims.append((j, c, k - j, can_open, can_close))
-        i = k
-
-    # Match delimiter runs (CommonMark's algorithm, enough of it for display).
-    stack: list[list[Any]] = []  # [pos, char, remaining, can_close, length]
-    for pos, ch, length, can_open, can_close in delims:
-        if pos >= cut:
-            break
-        rem = length
-        while can_close and rem:
-            for si in range(len(stack) - 1, -1, -1):
-                o = stack[si]
-                if o[1] != ch:
-                    continue
-                if (
-                    ch != "~"
-                    and (o[3] or can_open)
-                    and (o[4] + length) % 3 == 0
-                    and (o[4] % 3 or length % 3)
-                ):
-                    continue
-                break
-            else:
-                break
-            use = 2 if ch == "~" or (o[2] >= 2 and rem >= 2) else 1
-            o[2] -= use
-            rem -= use
-            del stack[si + 1 :]
-            if not o[2]:
-                stack.pop()
-        if rem and can_open:
-            stack.append([pos, ch, rem, can_close, length])
-
-    closers = []
-    for pos, ch, rem, both, length in stack:
-        if both:  # intraword "a*b": leave it literal
-            continue
-        if not _has_content(s[pos + length : cut]):
-            cut = pos
-            break
-        closers.append(ch * rem)
-    out = s[:cut]
-    if code_suffix and cut == n:
-        out += code_suffix
-    if closers:
-        out = out.rstrip() + "".join(reversed(closers))
-    return out
-
 
 # --- the streaming renderer ---------------------------------------------------------------
-
-
-class _HoldLastLine(Exception):
-    """Raised by the display hook: re-parse without the partial last line."""
 
 
 @dataclass
@@ -483,7 +185,7 @@ class _OpenFence(_FastPath):
         if mark and mark == self.marker[0] * len(mark):  # a closing fence being typed
             code = code[: len(code) - len(partial)]
         code = code.replace("\0", "\ufffd")
-        return code_block_html(self.lang, sm._live_code(self.lang, code))
+        return code_block_html(self.lang, sm._repair.live_code(self.lang, code))
 
 
 class _OpenTable(_FastPath):
@@ -570,11 +272,18 @@ class StreamingMarkdown:
     ``append()`` is O(len(delta)); ``render()`` costs about one parse of the open tail
     (or of the end of a long open list, table or code block); ``finish()`` renders what
     is left. The concatenation of every ``Frame.frozen`` equals ``render_markdown(text)``
-    byte for byte, unless ``finish()`` returns ``replace=True`` with the whole document.
+    byte for byte, unless ``finish()`` returns ``replace=True`` with the whole document
+    (or the answer was cut off: ``finish(cut=True)``).
+
+    ``md`` (default :data:`LIVE_MD`) gets the tail repair plugin if it lacks it.
     """
 
     def __init__(self, md: MarkdownIt | None = None) -> None:
-        self._md = md or MD
+        if md is None:
+            md = LIVE_MD
+        elif not any(r.name == "cnb_tail_repair" for r in md.core.ruler.__rules__):
+            md.use(tail_repair_plugin)
+        self._md = md
         self._pending: list[str] = []
         self._cr = False
         self._frozen_src: list[str] = []
@@ -584,7 +293,7 @@ class StreamingMarkdown:
         self._ref_snapshots: list[dict[str, tuple[Any, Any]]] = []
         self._tail = ""
         self._fast: _FastPath | None = None
-        self._live: LiveHighlighter | None = None
+        self._repair = Tail()
         self._finished = False
 
     @property
@@ -625,8 +334,13 @@ class StreamingMarkdown:
             self._fast = None
         return Frame(self._parse_and_freeze(), self._tail)
 
-    def finish(self) -> Frame:
-        """The stream ended: everything left is frozen, exactly as a one-shot render."""
+    def finish(self, cut: bool = False) -> Frame:
+        """The stream ended: everything left is frozen, exactly as a one-shot render.
+
+        ``cut``: the answer was cut off (max_tokens, an interrupt, an error), so its
+        last block ends with the live view's repair (closed, nothing held back) instead
+        of showing its half-typed syntax.
+        """
         if self._finished:
             return Frame("", "")
         self._finished = True
@@ -635,17 +349,16 @@ class StreamingMarkdown:
             self._cr = False
         self._src += "".join(self._pending)
         self._pending.clear()
-        env: dict[str, Any] = {"references": dict(self._refs)}
-        tokens = self._md.parse(self._src, env)
-        html = self._md.renderer.render(tokens, self._md.options, env)
+        html, refs = self._final_render(self._src, dict(self._refs), cut)
         self._frozen_src.append(self._src)
         self._frozen_html.append(html)
         self._src = self._tail = ""
-        self._fast = self._live = None
-        final_refs = _ref_values(env.get("references", {}))
+        self._fast = None
+        self._repair = Tail()
+        final_refs = _ref_values(refs)
         if any(snap != final_refs for snap in self._ref_snapshots):
             # A block was rendered before a reference it uses was (fully) defined.
-            full = render_markdown(self.text)
+            full, _ = self._final_render(self.text, {}, cut)
             if full != "".join(self._frozen_html):
                 self._frozen_html = [full]
                 return Frame(full, "", replace=True)
@@ -653,11 +366,20 @@ class StreamingMarkdown:
 
     # --- parsing and freezing ---
 
+    def _final_render(
+        self, src: str, refs: dict[str, Any], cut: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """The last render of ``src``; with ``cut``, repaired as a final frame."""
+        env: dict[str, Any] = {"references": refs}
+        if cut:
+            env["cnb_tail"] = Tail(hold=False, final=True)
+        tokens = self._md.parse(src, env)
+        return self._md.renderer.render(tokens, self._md.options, env), env["references"]
+
     def _env(self, display: bool = True, refs: dict[str, Any] | None = None) -> dict[str, Any]:
         env: dict[str, Any] = {"references": dict(self._refs if refs is None else refs)}
         if display:
-            env["cnb_after_block"] = self._repair_hook
-            env["cnb_live_code"] = self._live_code
+            env["cnb_tail"] = self._repair
         return env
 
     def _display_parse(
@@ -667,11 +389,14 @@ class StreamingMarkdown:
         env = self._env(refs=refs)
         try:
             return self._md.parse(src, env), env, src
-        except _HoldLastLine:
+        except HoldLastLine:
             parsed = src[: src.rfind("\n") + 1]
             env = self._env(refs=refs)
-            env["cnb_no_hold"] = True
-            return self._md.parse(parsed, env), env, parsed
+            self._repair.hold = False
+            try:
+                return self._md.parse(parsed, env), env, parsed
+            finally:
+                self._repair.hold = True
 
     def _parse_and_freeze(self) -> str:
         src = self._src
@@ -794,8 +519,9 @@ class StreamingMarkdown:
             head = [render(tokens[i : j + 1], options, env) for i, j in items[:-1]]
             item_end = src.find("\n", window)
             item_line = src[window:] if item_end < 0 else src[window:item_end]
-            open_tag = self._md.renderer.renderToken(tokens, 0, options, env)
-            close_tag = self._md.renderer.renderToken(tokens, len(tokens) - 1, options, env)
+            renderer = cast(RendererHTML, self._md.renderer)
+            open_tag = renderer.renderToken(tokens, 0, options, env)
+            close_tag = renderer.renderToken(tokens, len(tokens) - 1, options, env)
             return _OpenList(
                 first.type, open_tag, close_tag, head, window, scan_from, item_line, refs
             )
@@ -833,76 +559,3 @@ class StreamingMarkdown:
         render = self._md.renderer.render
         inner = render(tokens[first.start + 1 : first.end - 1], self._md.options, env)
         return inner, render(tokens[first.end :], self._md.options, env)
-
-    # --- display repair (runs between markdown-it's block and inline phases) ---
-
-    def _repair_hook(self, state: StateCore) -> None:
-        src, tokens = state.src, state.tokens
-        if not src:
-            return
-        nl = src.rfind("\n")
-        partial = src[nl + 1 :]
-        last = src.count("\n") - (0 if partial else 1)
-        hold = partial and not state.env.get("cnb_no_hold")
-        idx = -1
-        for i in range(len(tokens) - 1, -1, -1):
-            tok = tokens[i]
-            mp = tok.map
-            if mp is None or tok.nesting < 0:
-                continue
-            if mp[0] <= last < mp[1]:
-                idx = i
-                break
-            if tok.level == 0 and mp[1] <= last:
-                break
-        kind = tokens[idx].type if idx >= 0 else ""
-        if kind == "fence":
-            fence = tokens[idx]
-            stripped = partial.strip()
-            if hold and (
-                fence.map[0] == last  # the opener itself: its language is being typed
-                or (stripped and stripped == fence.markup[0] * len(stripped))
-            ):
-                raise _HoldLastLine
-            fence.meta["cnb_live"] = True
-            return
-        if kind in ("code_block", "math_block"):
-            return
-        if hold and (
-            _HOLD_PARTIAL.match(partial)
-            or _HOLD_REF_DEF.match(partial)
-            or ("|" in partial and len(partial) <= _MAX_HELD_ROW)
-        ):
-            raise _HoldLastLine
-        if kind != "inline":
-            return
-        inline = tokens[idx]
-        parent = tokens[idx - 1]
-        if parent.type == "heading_open":
-            if partial:
-                inline.content = repair_inline(inline.content)
-            return
-        if parent.type != "paragraph_open":
-            return  # a table row is complete here (partial rows are held back)
-        content = inline.content
-        first = content.split("\n", 1)[0]
-        if (content.startswith("$$") and "$$" not in first[2:]) or (
-            content.startswith("\\[") and "\\]" not in first
-        ):
-            # An unclosed display block: show its TeX plainly until it closes.
-            tex = content[2:].rstrip().rstrip("$").rstrip("\\").strip()
-            parent.type, parent.content = "cnb_math_pending", tex
-            inline.type, inline.content = "text", ""
-            tokens[idx + 1].hidden = True
-            return
-        if not partial and "|" in src[src.rfind("\n", 0, nl) + 1 : nl]:
-            # A complete row with pipes and nothing after it may be a table header.
-            content = content[: content.rfind("\n")] if "\n" in content else ""
-            if not content:
-                parent.hidden = tokens[idx + 1].hidden = True
-        inline.content = repair_inline(content)
-
-    def _live_code(self, lang: str, code: str) -> str:
-        if self._live is None or self._live.lang != lang:
-            self._live = LiveHighlighter(lang)
-        return self._live.html(code)

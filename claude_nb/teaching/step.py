@@ -32,6 +32,7 @@ from claude_nb.errors import RunError, RunFailed
 from claude_nb.notebook.result import Result
 from claude_nb.notebook.runner import Run
 from claude_nb.render.html import MUTED, PRE_STYLE, esc, fmt_secs
+from claude_nb.render.safe import plain_text
 from claude_nb.render.visible import visible_text
 from claude_nb.stream.protocol import HELPER_EVENTS
 from claude_nb.stream.state import Change, Outcome, malformed_by_sdk
@@ -374,7 +375,8 @@ class Stepper:
         """The bar becomes one line of static HTML (no widget state left behind)."""
         if self.handle is not None:
             html = f"<div style='font-size:12px;color:{MUTED};margin:4px 0'>⏯ --step: {note}</div>"
-            self.handle.update({"text/html": html, "text/plain": visible_text(note)}, raw=True)
+            plain = plain_text(visible_text(note))
+            self.handle.update({"text/html": html, "text/plain": plain}, raw=True)
         if self.label is not None:
             self.label.value = ""
         if self.detail is not None:

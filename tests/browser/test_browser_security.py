@@ -63,3 +63,63 @@ def test_hostile_html_and_links_stay_inert(open_notebook):
         assert '<svg onload="window.__cnb_xss=6">' in text
         assert "A renderer that sanitises correctly" in text
     nbp.snap("xss.png", nbp.cell(1))
+
+
+# A recorded answer whose text would load a remote image and hold a script link if it
+# were rendered as trusted markdown. Written by the notebook itself (the kernel's cwd).
+HOSTILE_ANSWER = (
+    "Here: ![chart](http://cnb-leak.invalid/leak.png?k=1) "
+    '[click](javascript:window.__cnb_xss=9) <img src=x onerror="window.__cnb_xss=10">'
+)
+WRITE_TRANSCRIPT = f"""import json
+def _ev(name, data):
+    return f"event: {{name}}\\ndata: {{json.dumps(data)}}\\n\\n"
+_msg = {{"id": "msg_hostile", "type": "message", "role": "assistant", "model": "m",
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {{"input_tokens": 5, "output_tokens": 1}}}}
+_text = {HOSTILE_ANSWER!r}
+with open("hostile.sse", "w") as f:
+    f.write(_ev("message_start", {{"type": "message_start", "message": _msg}}))
+    f.write(_ev("content_block_start", {{"type": "content_block_start", "index": 0,
+            "content_block": {{"type": "text", "text": ""}}}}))
+    for i in range(0, len(_text), 7):
+        f.write(_ev("content_block_delta", {{"type": "content_block_delta", "index": 0,
+                "delta": {{"type": "text_delta", "text": _text[i:i + 7]}}}}))
+    f.write(_ev("content_block_stop", {{"type": "content_block_stop", "index": 0}}))
+    f.write(_ev("message_delta", {{"type": "message_delta",
+            "delta": {{"stop_reason": "end_turn", "stop_sequence": None}},
+            "usage": {{"output_tokens": 40}}}}))
+    f.write(_ev("message_stop", {{"type": "message_stop"}}))"""
+
+
+def test_chat_history_shows_the_answer_inert(open_notebook):
+    """%claude history showed the model's text as trusted markdown: a remote image
+    loaded with no click and a javascript: link survived (seen in JupyterLab 4.6)."""
+    nbp = open_notebook(
+        [
+            SETUP,
+            WRITE_TRANSCRIPT,
+            "%%claude --chat h --replay hostile.sse\nShow me the chart.",
+            "%claude history h",
+        ]
+    )
+    requested: list[str] = []
+    nbp.page.on("request", lambda request: requested.append(request.url))
+    nbp.run_setup()
+    nbp.page.evaluate(WATCH_JS)
+    nbp.run(1)
+    nbp.run(2)
+    nbp.run(3)
+    history = nbp.output(3).locator(".jp-OutputArea-output")  # what the output renders
+    history.get_by_text("claude:").first.wait_for()
+    nbp.page.wait_for_timeout(1500)  # let an image load or a handler fire, if one could
+
+    assert [u for u in requested if "cnb-leak" in u] == []
+    assert nbp.page.evaluate("window.__cnb_xss") == 0
+    assert nbp.page.evaluate("window.__cnb_xss_writes") == []
+    bad = history.locator(FORBIDDEN)
+    assert bad.count() == 0, bad.evaluate_all("es => es.map(e => e.outerHTML)")
+    shown = history.inner_text()
+    assert "![chart](http://cnb-leak.invalid/leak.png?k=1)" in shown  # as the text it is
+    assert "[click](javascript:window.__cnb_xss=9)" in shown
+    nbp.snap("history.png", nbp.cell(3))
