@@ -68,6 +68,12 @@ _COLUMNS = (
 )
 
 
+def endpoint_name(base_url: str, *, offline: bool) -> str:
+    """The cache's name for where requests go: ``offline`` for the built-in offline server
+    (its port changes every session; its answers are the same), else the base URL."""
+    return "offline" if offline else str(base_url).rstrip("/")
+
+
 def fingerprint(endpoint: str, request: Mapping[str, Any]) -> str:
     """SHA-256 of the request body exactly as sent (``extra_body`` merged in, as the SDK
     sends it) and the endpoint; headers only where they choose an offline answer."""
